@@ -1,0 +1,85 @@
+"""Expectation suites in Great Expectations' JSON format: loading and shape checks, before any pipeline runs.
+
+GE 1.x shape: {"name", "expectations": [{"type", "kwargs", "meta"}], "meta"}. The 0.x keys
+(expectation_suite_name, expectation_type) are accepted with a deprecation note. Anything malformed or
+unsupported is refused here with a message naming the expectation, never skipped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from pipeline.errors import ConfigError
+
+ACTIONS = ("quarantine", "warn")
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    type: str
+    kwargs: Mapping[str, Any]
+    meta: Mapping[str, Any] = MappingProxyType({})
+
+    @property
+    def action(self) -> str:
+        return (self.meta.get("nanguard") or {}).get("on_fail", "quarantine")
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "kwargs": dict(self.kwargs), "meta": dict(self.meta)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    name: str
+    expectations: tuple[Expectation, ...]
+    meta: Mapping[str, Any] = MappingProxyType({})
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "expectations": [e.to_json() for e in self.expectations], "meta": dict(self.meta)}
+
+
+def parse_suite(doc: Any, where: str) -> Suite:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: a suite is a JSON object with 'name' and 'expectations', got {type(doc).__name__}")
+    if "expectation_suite_name" in doc and "name" not in doc:
+        warnings.warn(f"{where}: 'expectation_suite_name' is the Great Expectations 0.x key; use 'name'",
+                      DeprecationWarning, stacklevel=2)
+    name = doc.get("name", doc.get("expectation_suite_name"))
+    items = doc.get("expectations")
+    if not isinstance(name, str) or not isinstance(items, list):
+        raise ConfigError(f"{where}: a suite needs a string 'name' and a list 'expectations'")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expectations[{i}] is not a JSON object")
+        etype = item.get("type", item.get("expectation_type"))
+        kwargs = item.get("kwargs", {})
+        meta = item.get("meta") or {}
+        if not isinstance(etype, str) or not isinstance(kwargs, dict) or not isinstance(meta, dict):
+            raise ConfigError(f"{where}: expectations[{i}] needs a string 'type' and an object 'kwargs'")
+        action = (meta.get("nanguard") or {}).get("on_fail", "quarantine")
+        if action not in ACTIONS:
+            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.on_fail {action!r} is not one of "
+                              f"{', '.join(ACTIONS)}")
+        out.append(Expectation(etype, MappingProxyType(dict(kwargs)), MappingProxyType(dict(meta))))
+    return Suite(name, tuple(out), MappingProxyType(dict(doc.get("meta") or {})))
+
+
+def load_suite(path: str) -> Suite:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ConfigError(f"--suite {path}: cannot read it ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--suite {path}: not valid JSON ({e})") from None
+    return parse_suite(doc, f"--suite {path}")
+
+
+def default_suite() -> Suite:
+    text = resources.files("expectations").joinpath("suites/default.json").read_text(encoding="utf-8")
+    return parse_suite(json.loads(text), "the packaged default suite")

@@ -1,0 +1,98 @@
+"""Column layouts: Arrow columns as numpy views, and scalar columns as the list columns TFDV and tf.Example need.
+
+Sits under every stage: readers produce scalar Arrow columns (missing = null), checks and profiles read them
+as float64 numpy views with a separate missing mask, and the writers turn them into list columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Columns nanguard adds to every batch it reads; never features.
+SOURCE_FILE = "__source_file"
+ROW_INDEX = "__row_index"
+REASONS = "__reasons"
+UNPARSEABLE = "__unparseable"
+RESERVED = (SOURCE_FILE, ROW_INDEX, REASONS, UNPARSEABLE)
+
+
+def is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def missing_mask(arr: pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.zeros(len(arr), dtype=bool)
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def float_values(arr: pa.Array) -> np.ndarray:
+    """float64 values of a numeric column; missing entries read as NaN (use missing_mask to tell them apart)."""
+    if not pa.types.is_float64(arr.type):
+        arr = pc.cast(arr, pa.float64())
+    return arr.to_numpy(zero_copy_only=False)
+
+
+class BatchView:
+    """Read-only view of one RecordBatch that converts each column at most once for all rules that read it."""
+
+    def __init__(self, batch: pa.RecordBatch):
+        self.batch = batch
+        self._numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lists: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    @property
+    def num_rows(self) -> int:
+        return self.batch.num_rows
+
+    def column(self, name: str) -> pa.Array:
+        return self.batch.column(self.batch.schema.get_field_index(name))
+
+    def numeric(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(float64 values, missing mask) of a scalar numeric column."""
+        if name not in self._numeric:
+            arr = self.column(name)
+            self._numeric[name] = (float_values(arr), missing_mask(arr))
+        return self._numeric[name]
+
+    def lists(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row offsets, float64 flat values, missing mask) of a list-of-numbers column."""
+        if name not in self._lists:
+            arr = self.column(name)
+            missing = missing_mask(arr)
+            offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+            flat = float_values(arr.values)  # values of null slots are excluded by the offsets below
+            base = offsets[0]
+            flat = flat[base:offsets[-1]]
+            self._lists[name] = (offsets - base, flat, missing)
+        return self._lists[name]
+
+
+def to_list_array(arr: pa.Array, values_type: pa.DataType | None = None) -> pa.ListArray:
+    """Wrap a scalar column as a list column: one value per row, missing rows as null empty lists.
+
+    Null rows get zero-length slots because tfx_bsl's example encoder reads the offsets, not the validity bitmap.
+    """
+    missing = missing_mask(arr)
+    offsets = np.zeros(len(arr) + 1, dtype=np.int32)
+    np.cumsum(~missing, out=offsets[1:])
+    values = arr.drop_null() if arr.null_count else arr
+    if values_type is not None and values.type != values_type:
+        values = pc.cast(values, values_type, safe=False)
+    mask = pa.array(missing) if arr.null_count else None
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+
+
+def append_column(batch: pa.RecordBatch, name: str, arr: pa.Array) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(list(batch.columns) + [arr], names=list(batch.schema.names) + [name])
+
+
+def drop_columns(batch: pa.RecordBatch, names) -> pa.RecordBatch:
+    keep = [i for i, n in enumerate(batch.schema.names) if n not in set(names)]
+    return pa.RecordBatch.from_arrays([batch.column(i) for i in keep],
+                                      names=[batch.schema.names[i] for i in keep])

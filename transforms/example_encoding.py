@@ -1,0 +1,73 @@
+"""Clean rows to tf.Example: normalized float32 features, labels and pass-through columns unchanged.
+
+Builds the list-typed RecordBatch that both tfx_bsl's C++ RecordBatchToExamplesEncoder and TFDV's clean
+statistics read, so the statistics describe exactly what is written. Also produces the matching
+tf.io.parse_example spec.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.columns import BatchView, is_list, is_numeric, to_list_array
+from transforms.normalize import Scaling
+
+FEATURE, LABEL, PASSTHROUGH = "feature", "label", "passthrough"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputColumn:
+    name: str
+    role: str  # feature (normalized), label or passthrough (unchanged)
+    dtype: str  # float32, int64 or string: the tf.Example list type
+    scaling: Scaling | None = None
+    # FixedLenFeature shape when every written example has the same number of values ([] for scalars);
+    # None means VarLenFeature (values may be missing, or lists vary in length).
+    shape: tuple[int, ...] | None = ()
+
+    def spec(self) -> dict:
+        if self.shape is None:
+            return {"kind": "VarLenFeature", "dtype": self.dtype}
+        return {"kind": "FixedLenFeature", "dtype": self.dtype, "shape": list(self.shape)}
+
+
+def output_dtype(arrow_type: pa.DataType) -> str:
+    t = arrow_type.value_type if is_list(arrow_type) else arrow_type
+    if pa.types.is_integer(t):
+        return "int64"
+    if pa.types.is_floating(t):
+        return "float32"
+    return "string"
+
+
+def to_output_batch(batch: pa.RecordBatch, columns: tuple[OutputColumn, ...]) -> pa.RecordBatch:
+    """The list-typed batch of what gets written, in `columns` order."""
+    view = BatchView(batch)
+    arrays = []
+    for col in columns:
+        arr = view.column(col.name)
+        if col.scaling is not None:
+            values, missing = view.numeric(col.name)
+            scaled = pa.array(col.scaling.apply(values), mask=missing if missing.any() else None)
+            arrays.append(to_list_array(scaled))
+        elif is_list(arr.type):
+            value_type = {"float32": pa.float32(), "int64": pa.int64(), "string": pa.binary()}[col.dtype]
+            arrays.append(_list_of(arr, value_type))
+        elif is_numeric(arr.type):
+            arrays.append(to_list_array(arr, pa.float32() if col.dtype == "float32" else pa.int64()))
+        else:
+            arrays.append(to_list_array(pc.cast(arr, pa.string()), pa.binary()))
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+
+
+def _list_of(arr: pa.Array, value_type: pa.DataType) -> pa.ListArray:
+    """A list column with null rows as zero-length slots, values cast to the output type."""
+    if arr.null_count:
+        arr = pc.if_else(arr.is_null(), pa.scalar([], arr.type), arr)  # tf.Example has no null list
+    offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    values = arr.values.slice(offsets[0], offsets[-1] - offsets[0])
+    return pa.ListArray.from_arrays(pa.array((offsets - offsets[0]).astype(np.int32)),
+                                    pc.cast(values, value_type, safe=False))

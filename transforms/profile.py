@@ -1,0 +1,141 @@
+"""Exact per-feature counts and moments, as a mergeable accumulator (CombineFn-shaped, no Beam).
+
+The raw profile (with quantile sketches, for the extreme-value rule) is taken over every input row; the clean
+profile over the rows that passed the checks, and normalization is fitted from it. Counts are exact; min, max,
+mean and std are of finite values only, with NaN and +/-Inf counted, never folded in. Moments merge with
+Chan et al.'s parallel update in float64, so any bundle split gives the same result to rounding.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from transforms.columns import BatchView, is_list
+from transforms.quantile_sketch import QuantileSketch
+
+# Quantiles the raw profile keeps for the extreme-value rule and the report.
+BULK_LOW, MEDIAN, BULK_HIGH = 0.001, 0.5, 0.999
+
+
+@dataclasses.dataclass
+class ColumnProfile:
+    rows: int = 0
+    missing: int = 0
+    nan: int = 0
+    pos_inf: int = 0
+    neg_inf: int = 0
+    finite: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    sketch: QuantileSketch | None = None
+    min_len: int | None = None  # list columns: shortest and longest present list
+    max_len: int | None = None
+
+    def add(self, values: np.ndarray, missing: np.ndarray, rows: int) -> None:
+        """values: float64 of present entries' cells (NaN for missing); rows: how many rows they came from."""
+        present = values[~missing] if missing.any() else values
+        nan = np.isnan(present)
+        pos_inf = present == np.inf
+        neg_inf = present == -np.inf
+        finite = present[~(nan | pos_inf | neg_inf)]
+        self.rows += rows
+        self.missing += int(missing.sum())
+        self.nan += int(nan.sum())
+        self.pos_inf += int(pos_inf.sum())
+        self.neg_inf += int(neg_inf.sum())
+        if finite.size:
+            with np.errstate(over="ignore", invalid="ignore"):
+                b_mean = float(finite.mean())
+                b_m2 = float(np.square(finite - b_mean).sum())
+            self._merge_moments(finite.size, b_mean, b_m2, float(finite.min()), float(finite.max()))
+            if self.sketch is not None:
+                self.sketch.add(finite)
+
+    def _merge_moments(self, n_b: int, mean_b: float, m2_b: float, min_b: float, max_b: float) -> None:
+        n_a = self.finite
+        n = n_a + n_b
+        with np.errstate(over="ignore", invalid="ignore"):
+            delta = np.float64(mean_b) - np.float64(self.mean)
+            self.mean = float(self.mean + delta * (n_b / n))
+            self.m2 = float(self.m2 + m2_b + delta * delta * (n_a * n_b / n))
+        self.finite = n
+        self.min = min(self.min, min_b)
+        self.max = max(self.max, max_b)
+
+    def merge(self, other: "ColumnProfile") -> "ColumnProfile":
+        out = dataclasses.replace(self)
+        out.rows += other.rows
+        out.missing += other.missing
+        out.nan += other.nan
+        out.pos_inf += other.pos_inf
+        out.neg_inf += other.neg_inf
+        if other.finite:
+            out._merge_moments(other.finite, other.mean, other.m2, other.min, other.max)
+        if self.sketch is not None and other.sketch is not None:
+            out.sketch = self.sketch.merge(other.sketch)
+        out.min_len = _opt(min, self.min_len, other.min_len)
+        out.max_len = _opt(max, self.max_len, other.max_len)
+        return out
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the finite values (0 for fewer than two)."""
+        return math.sqrt(self.m2 / self.finite) if self.finite > 1 and math.isfinite(self.m2) else (
+            0.0 if self.finite <= 1 else math.inf)
+
+    def summary(self) -> dict:
+        """The report's per-feature keys; min/max/mean/std are None when there is no finite value."""
+        has = self.finite > 0
+        out = {"count": self.rows, "missing": self.missing, "nan": self.nan, "pos_inf": self.pos_inf,
+               "neg_inf": self.neg_inf, "finite": self.finite,
+               "min": self.min if has else None, "max": self.max if has else None,
+               "mean": self.mean if has else None, "std": self.std if has else None}
+        if self.sketch is not None and has:
+            lo, med, hi = self.sketch.quantiles([BULK_LOW, MEDIAN, BULK_HIGH])
+            out.update({"q001": lo, "median": med, "q999": hi})
+        return out
+
+
+def _opt(f, a, b):
+    return b if a is None else a if b is None else f(a, b)
+
+
+class ProfileAccumulator:
+    """Per-column ColumnProfile over RecordBatches: create, add_batch, merge, result."""
+
+    def __init__(self, columns: tuple[str, ...], with_sketch: bool):
+        self.columns = columns
+        self.with_sketch = with_sketch
+        self.rows = 0
+        self.profiles = {c: ColumnProfile(sketch=QuantileSketch() if with_sketch else None) for c in columns}
+
+    def add_batch(self, batch: pa.RecordBatch) -> "ProfileAccumulator":
+        view = BatchView(batch)
+        self.rows += batch.num_rows
+        for name in self.columns:
+            if is_list(view.column(name).type):
+                offsets, flat, missing = view.lists(name)
+                # A list row is missing when null; its elements are profiled as values.
+                self.profiles[name].add(flat, np.zeros(flat.size, bool), 0)
+                self.profiles[name].rows += batch.num_rows
+                self.profiles[name].missing += int(missing.sum())
+                lengths = np.diff(offsets)[~missing]
+                if lengths.size:
+                    p = self.profiles[name]
+                    p.min_len = _opt(min, p.min_len, int(lengths.min()))
+                    p.max_len = _opt(max, p.max_len, int(lengths.max()))
+            else:
+                values, missing = view.numeric(name)
+                self.profiles[name].add(values, missing, batch.num_rows)
+        return self
+
+    def merge(self, other: "ProfileAccumulator") -> "ProfileAccumulator":
+        out = ProfileAccumulator(self.columns, self.with_sketch)
+        out.rows = self.rows + other.rows
+        out.profiles = {c: self.profiles[c].merge(other.profiles[c]) for c in self.columns}
+        return out

@@ -1,0 +1,96 @@
+"""A mergeable relative-error quantile sketch (DDSketch, Masson, Rim & Lee, VLDB 2019).
+
+Used by the raw profile to find the bulk of each numeric column for the extreme-value rule. Buckets are
+integer keys and merging adds counts, so the result does not depend on how a runner splits or orders
+bundles: every runner computes the same quantiles and flags the same rows.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_ALPHA = 0.01  # relative accuracy of a returned quantile
+_GAMMA = (1 + _ALPHA) / (1 - _ALPHA)
+_LOG_GAMMA = math.log(_GAMMA)
+_MIN_INDEXED = 1e-300  # smaller magnitudes (subnormals included) count as zero
+
+
+def _bucket_counts(magnitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if magnitudes.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    keys = np.ceil(np.log(magnitudes) / _LOG_GAMMA).astype(np.int64)
+    lo = keys.min()
+    counts = np.bincount(keys - lo)
+    present = np.nonzero(counts)[0]
+    return present + lo, counts[present].astype(np.int64)
+
+
+def _merge(ka, ca, kb, cb) -> tuple[np.ndarray, np.ndarray]:
+    if ka.size == 0:
+        return kb, cb
+    if kb.size == 0:
+        return ka, ca
+    keys, inverse = np.unique(np.concatenate([ka, kb]), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([ca, cb]).astype(np.float64)).astype(np.int64)
+    return keys, counts
+
+
+class QuantileSketch:
+    """Quantiles of finite float64 values within 1% relative error; merge is exact and order-independent."""
+
+    __slots__ = ("pos_keys", "pos_counts", "neg_keys", "neg_counts", "zeros")
+
+    def __init__(self):
+        self.pos_keys = np.empty(0, np.int64)
+        self.pos_counts = np.empty(0, np.int64)
+        self.neg_keys = np.empty(0, np.int64)
+        self.neg_counts = np.empty(0, np.int64)
+        self.zeros = 0
+
+    @property
+    def count(self) -> int:
+        return int(self.pos_counts.sum() + self.neg_counts.sum() + self.zeros)
+
+    def add(self, finite_values: np.ndarray) -> None:
+        """Adds values; the caller passes finite values only (NaN/Inf are counted elsewhere)."""
+        v = np.asarray(finite_values, dtype=np.float64)
+        pos = v[v > _MIN_INDEXED]
+        neg = -v[v < -_MIN_INDEXED]
+        self.zeros += int(v.size - pos.size - neg.size)
+        self.pos_keys, self.pos_counts = _merge(self.pos_keys, self.pos_counts, *_bucket_counts(pos))
+        self.neg_keys, self.neg_counts = _merge(self.neg_keys, self.neg_counts, *_bucket_counts(neg))
+
+    def merge(self, other: "QuantileSketch") -> "QuantileSketch":
+        out = QuantileSketch()
+        out.pos_keys, out.pos_counts = _merge(self.pos_keys, self.pos_counts, other.pos_keys, other.pos_counts)
+        out.neg_keys, out.neg_counts = _merge(self.neg_keys, self.neg_counts, other.neg_keys, other.neg_counts)
+        out.zeros = self.zeros + other.zeros
+        return out
+
+    def quantiles(self, qs) -> list[float]:
+        """Lower quantiles (the value of rank floor(q * (n - 1)) in sorted order); NaN when empty."""
+        n = self.count
+        if n == 0:
+            return [math.nan for _ in qs]
+        rep = 2.0 * np.power(_GAMMA, np.concatenate([self.neg_keys[::-1], self.pos_keys]).astype(np.float64)) / (1 + _GAMMA)
+        values = np.concatenate([-rep[: self.neg_keys.size], [0.0], rep[self.neg_keys.size:]])
+        counts = np.concatenate([self.neg_counts[::-1], [self.zeros], self.pos_counts])
+        cum = np.cumsum(counts)
+        out = []
+        for q in qs:
+            rank = math.floor(min(max(q, 0.0), 1.0) * (n - 1))
+            out.append(float(values[np.searchsorted(cum, rank, side="right")]))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"pos": [self.pos_keys.tolist(), self.pos_counts.tolist()],
+                "neg": [self.neg_keys.tolist(), self.neg_counts.tolist()], "zeros": self.zeros}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantileSketch":
+        s = cls()
+        s.pos_keys, s.pos_counts = (np.asarray(x, np.int64) for x in d["pos"])
+        s.neg_keys, s.neg_counts = (np.asarray(x, np.int64) for x in d["neg"])
+        s.zeros = int(d["zeros"])
+        return s
