@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from expectations.suite import Expectation, Suite
 from pipeline.errors import ConfigError
-from transforms.columns import UNPARSEABLE, is_list, is_numeric
+from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
 from transforms.extreme import bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
@@ -74,9 +74,10 @@ class CompileOptions:
 
 
 def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> CompiledSuite:
-    numeric = [f.name for f in schema if is_numeric(f.type) or (is_list(f.type) and is_numeric(f.type.value_type))]
+    data = [f for f in schema if f.name not in RESERVED]
+    numeric = [f.name for f in data if is_numeric(f.type) or (is_list(f.type) and is_numeric(f.type.value_type))]
     label_names = {lab.column for lab in options.labels}
-    scalar_features = [f.name for f in schema if is_numeric(f.type) and f.name not in label_names
+    scalar_features = [f.name for f in data if is_numeric(f.type) and f.name not in label_names
                        and f.name not in options.passthrough]
     rules: list = []
     described: list[dict] = []

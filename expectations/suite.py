@@ -10,7 +10,6 @@ import dataclasses
 import json
 import warnings
 from importlib import resources
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from pipeline.errors import ConfigError
@@ -22,7 +21,7 @@ ACTIONS = ("quarantine", "warn")
 class Expectation:
     type: str
     kwargs: Mapping[str, Any]
-    meta: Mapping[str, Any] = MappingProxyType({})
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def action(self) -> str:
@@ -36,7 +35,7 @@ class Expectation:
 class Suite:
     name: str
     expectations: tuple[Expectation, ...]
-    meta: Mapping[str, Any] = MappingProxyType({})
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"name": self.name, "expectations": [e.to_json() for e in self.expectations], "meta": dict(self.meta)}
@@ -65,8 +64,8 @@ def parse_suite(doc: Any, where: str) -> Suite:
         if action not in ACTIONS:
             raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.on_fail {action!r} is not one of "
                               f"{', '.join(ACTIONS)}")
-        out.append(Expectation(etype, MappingProxyType(dict(kwargs)), MappingProxyType(dict(meta))))
-    return Suite(name, tuple(out), MappingProxyType(dict(doc.get("meta") or {})))
+        out.append(Expectation(etype, dict(kwargs), dict(meta)))
+    return Suite(name, tuple(out), dict(doc.get("meta") or {}))
 
 
 def load_suite(path: str) -> Suite:

@@ -71,3 +71,30 @@ def _list_of(arr: pa.Array, value_type: pa.DataType) -> pa.ListArray:
     values = arr.values.slice(offsets[0], offsets[-1] - offsets[0])
     return pa.ListArray.from_arrays(pa.array((offsets - offsets[0]).astype(np.int32)),
                                     pc.cast(values, value_type, safe=False))
+
+
+def plan_output_columns(clean, kinds: dict, labels: tuple[str, ...], passthrough: tuple[str, ...],
+                        method: str) -> tuple[OutputColumn, ...]:
+    """What each column becomes in the shards, given the clean profile (a ProfileAccumulator).
+
+    Numeric scalar columns that are not labels or pass-through are features, normalized with `method`
+    fitted on the clean rows. Lists of numbers that are not labels, and text, pass through unchanged.
+    """
+    from transforms.normalize import fit
+
+    out = []
+    for name, kind in kinds.items():
+        p = clean.profiles[name]
+        role = LABEL if name in labels else PASSTHROUGH if name in passthrough or kind not in ("int", "float") \
+            else FEATURE
+        dtype = {"int": "int64", "float": "float32", "string": "string",
+                 "int_list": "int64", "float_list": "float32"}[kind]
+        if role == FEATURE:
+            dtype = "float32"
+        always_present = p.missing == 0 and p.rows > 0
+        if kind.endswith("_list"):
+            shape = (p.min_len,) if always_present and p.min_len is not None and p.min_len == p.max_len else None
+        else:
+            shape = () if always_present else None
+        out.append(OutputColumn(name, role, dtype, fit(p, method) if role == FEATURE else None, shape))
+    return tuple(out)

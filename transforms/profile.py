@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from transforms.columns import BatchView, is_list
+from transforms.columns import BatchView, is_list, is_numeric, missing_mask
 from transforms.quantile_sketch import QuantileSketch
 
 # Quantiles the raw profile keeps for the extreme-value rule and the report.
@@ -118,7 +118,11 @@ class ProfileAccumulator:
         view = BatchView(batch)
         self.rows += batch.num_rows
         for name in self.columns:
-            if is_list(view.column(name).type):
+            arr = view.column(name)
+            if not is_numeric(arr.type) and not is_list(arr.type):
+                self.profiles[name].rows += batch.num_rows  # text: presence only
+                self.profiles[name].missing += int(missing_mask(arr).sum())
+            elif is_list(arr.type):
                 offsets, flat, missing = view.lists(name)
                 # A list row is missing when null; its elements are profiled as values.
                 self.profiles[name].add(flat, np.zeros(flat.size, bool), 0)

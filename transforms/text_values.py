@@ -12,8 +12,9 @@ import pyarrow.compute as pc
 
 FLOAT_PATTERN = r"(?i)^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?|inf|infinity|nan)$"
 INT_PATTERN = r"^[+-]?[0-9]{1,18}$"  # 18 digits always fit int64
-# A column is numeric when at least this share of its sampled non-empty cells are numbers.
-NUMERIC_SHARE = 0.9
+# A column is numeric when numbers outnumber the other cells of its sample and those others are at most
+# this share of the non-empty cells (or a single cell): a stray 'abc' is a row fault, not a text column.
+MAX_TEXT_SHARE = 0.1
 
 
 def clean_text(arr: pa.Array) -> pa.Array:
@@ -33,7 +34,9 @@ def infer_kind(arr: pa.Array) -> str:
     if present == 0:
         return "string"
     is_float = _matches(text, FLOAT_PATTERN)
-    if is_float.sum() < NUMERIC_SHARE * present:
+    numbers = int(is_float.sum())
+    others = present - numbers
+    if numbers <= others or others > max(MAX_TEXT_SHARE * present, 1):
         return "string"
     is_int = _matches(text, INT_PATTERN)
     return "int" if is_int.sum() == is_float.sum() else "float"

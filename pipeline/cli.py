@@ -1,0 +1,153 @@
+"""nanguard's command line: run, gate, demo. Exit 0 gate passed, 1 gate failed, 2 usage/config/input error."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code is also 2; keep its one-line message
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"nanguard: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nanguard", description="Validate, quarantine, normalize and shard training data before "
+                                             "it can make the loss NaN.")
+    p.add_argument("--verbose", action="store_true", help="show tracebacks and Beam's logs")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="profile, check, quarantine, normalize and shard the input; exit code = gate")
+    r.add_argument("--input", action="append", required=True, metavar="PATTERN",
+                   help="file or glob (local, gs://, any Beam filesystem); repeatable")
+    r.add_argument("--output", required=True, metavar="DIR")
+    r.add_argument("--format", choices=("csv", "parquet", "tfrecord"), help="default: from the extension")
+    r.add_argument("--suite", metavar="SUITE.json", help="Great Expectations suite (default: packaged suite)")
+    r.add_argument("--label", action="append", default=[], metavar="COL[:KIND]",
+                   help="label column; KIND binary|probability|class=N|onehot|probvec (default probability)")
+    r.add_argument("--passthrough", action="append", default=[], metavar="COL", help="write COL unnormalized")
+    r.add_argument("--normalize", default="zscore", choices=("zscore", "minmax", "none"))
+    r.add_argument("--num-shards", type=int, default=4)
+    r.add_argument("--compression", default="gzip", choices=("gzip", "none"))
+    r.add_argument("--max-quarantine-fraction", type=float, default=0.001)
+    r.add_argument("--extreme-threshold", type=float, metavar="K",
+                   help="flag values more than K bulk spreads from the median (default 1000)")
+    r.add_argument("--extreme-action", choices=("quarantine", "warn", "none"))
+    r.add_argument("--mixed-precision", action="store_true",
+                   help="the model trains in mixed_float16: values written unnormalized must fit float16")
+    r.add_argument("--overwrite", action="store_true", help="replace nanguard's outputs in a non-empty DIR")
+
+    g = sub.add_parser("gate", help="exit 0 if a finished run passed, 1 if not, 2 if the report is missing/invalid")
+    g.add_argument("path", metavar="DIR_OR_REPORT")
+
+    d = sub.add_parser("demo", help="sample data with planted faults -> full run -> summary")
+    d.add_argument("--output", default=None, metavar="DIR")
+    d.add_argument("--rows", type=int, default=200_000)
+    d.add_argument("--overwrite", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1:]
+    args = _parser().parse_args(argv)
+    if not args.verbose:
+        import logging
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        import warnings
+        warnings.filterwarnings("ignore")
+    from pipeline.errors import user_message
+    try:
+        return {"run": _run, "gate": _gate, "demo": _demo}[args.command](args, tuple(beam_args))
+    except KeyboardInterrupt:
+        print("nanguard: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line for what the user can fix; a traceback only with --verbose
+        message = user_message(e)
+        if args.verbose or message is None:
+            traceback.print_exc()
+        print(f"nanguard: error: {message or f'{type(e).__name__}: {e}'}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _config(args, beam_args):
+    from pipeline.config import RunConfig
+    from pipeline.errors import ConfigError
+    from transforms.labels import LabelSpec
+    try:
+        labels = tuple(LabelSpec.parse(t) for t in args.label)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return RunConfig(inputs=tuple(args.input), output=args.output, format=args.format, suite=args.suite,
+                     labels=labels, passthrough=tuple(args.passthrough), normalize=args.normalize,
+                     num_shards=args.num_shards, compression=args.compression,
+                     max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,
+                     extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,
+                     overwrite=args.overwrite, beam_args=beam_args)
+
+
+def _run(args, beam_args) -> int:
+    from pipeline.runner import run
+    report = run(_config(args, beam_args))
+    print(summary(report, args.output))
+    return EXIT_PASSED if report["passed"] else EXIT_FAILED
+
+
+def _gate(args, beam_args) -> int:
+    from pipeline.gate import gate
+    passed, failures = gate(args.path)
+    print("PASSED" if passed else "FAILED")
+    for f in failures:
+        print(f"  - {f}")
+    return EXIT_PASSED if passed else EXIT_FAILED
+
+
+def _demo(args, beam_args) -> int:
+    from pipeline.demo_data import LABELS, make_table, write_table
+    from pipeline.runner import run
+    out = args.output or tempfile.mkdtemp(prefix="nanguard-demo-")
+    data_dir = tempfile.mkdtemp(prefix="nanguard-demo-input-")
+    planted = make_table(args.rows, faults_per_kind=max(1, args.rows // 40_000))
+    path = os.path.join(data_dir, "train.parquet")
+    write_table(planted.table, path, "parquet")
+    print(f"demo input: {path} ({args.rows} rows, {len(planted.bad_rows)} with planted faults: NaN, +/-Inf, 1e30, "
+          f"1e39, missing, probability 2.0/-0.5, class 7/-1; plus an unscaled and a constant column)")
+    args.input, args.format, args.suite, args.label, args.passthrough = [path], None, None, list(LABELS), []
+    args.normalize, args.num_shards, args.compression, args.max_quarantine_fraction = "zscore", 4, "gzip", 0.001
+    args.extreme_threshold = args.extreme_action = None
+    args.mixed_precision = False
+    args.output = out
+    report = run(_config(args, beam_args))
+    print(summary(report, out))
+    return EXIT_PASSED if report["passed"] else EXIT_FAILED
+
+
+def summary(report: dict, out: str) -> str:
+    c = report["counts"]
+    lines = [f"nanguard: {c['input_rows']} rows in, {c['clean_rows']} clean, {c['quarantined_rows']} quarantined "
+             f"({report['run']['seconds']:.1f}s, {report['run']['runner']})"]
+    for reason, n in sorted(c["by_rule"].items(), key=lambda kv: (-kv[1], kv[0]))[:12]:
+        lines.append(f"  {n:>9}  {reason}")
+    constant = [k for k, f in report["features"].items() if (f.get("normalization") or {}).get("constant")]
+    if constant:
+        lines.append(f"  constant columns (scale 1, written as 0): {', '.join(constant)}")
+    lines.append(f"outputs: {out}/data ({len(report['outputs']['shards'])} shards), {out}/quarantine, "
+                 f"{out}/report.json")
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    lines.append(f"gate: {verdict}")
+    lines.extend(f"  - {f}" for f in report["gate"]["failures"])
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

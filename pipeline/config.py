@@ -1,0 +1,47 @@
+"""RunConfig: everything one run needs, checked when it is built (not on a worker hours later)."""
+from __future__ import annotations
+
+import dataclasses
+
+from pipeline.errors import ConfigError
+from transforms.labels import LabelSpec
+from transforms.normalize import METHODS
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    inputs: tuple[str, ...]
+    output: str
+    format: str | None = None
+    suite: str | None = None  # path of a GE suite; None: the packaged default suite
+    labels: tuple[LabelSpec, ...] = ()
+    passthrough: tuple[str, ...] = ()
+    normalize: str = "zscore"
+    num_shards: int = 4
+    compression: str = "gzip"
+    max_quarantine_fraction: float = 0.001
+    extreme_threshold: float | None = None
+    extreme_action: str | None = None
+    mixed_precision: bool = False
+    overwrite: bool = False
+    beam_args: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.inputs:
+            raise ConfigError("give at least one --input")
+        if self.normalize not in METHODS:
+            raise ConfigError(f"--normalize {self.normalize}: not one of {', '.join(METHODS)}")
+        if not isinstance(self.num_shards, int) or self.num_shards < 1:
+            raise ConfigError(f"--num-shards {self.num_shards}: needs a whole number >= 1")
+        if self.compression not in ("gzip", "none"):
+            raise ConfigError(f"--compression {self.compression}: not one of gzip, none")
+        if not 0 <= self.max_quarantine_fraction <= 1:
+            raise ConfigError(f"--max-quarantine-fraction {self.max_quarantine_fraction}: needs a number in [0, 1]")
+        if self.extreme_threshold is not None and not self.extreme_threshold > 0:
+            raise ConfigError(f"--extreme-threshold {self.extreme_threshold}: needs a number > 0")
+        if self.extreme_action not in (None, "quarantine", "warn", "none"):
+            raise ConfigError(f"--extreme-action {self.extreme_action}: not one of quarantine, warn, none")
+        columns = [lab.column for lab in self.labels] + list(self.passthrough)
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise ConfigError(f"column(s) {', '.join(dupes)} named more than once in --label/--passthrough")

@@ -1,0 +1,64 @@
+"""The gate: a small function of the report. Also reads and validates a report for `nanguard gate`."""
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+
+import jsonschema
+
+from pipeline.errors import InputError
+
+
+def gate_failures(report: dict) -> list[str]:
+    """Why training must not start on this output; empty when it may."""
+    counts = report["counts"]
+    threshold = report["gate"]["thresholds"]["max_quarantine_fraction"]
+    failures = []
+    n, bad, clean = counts["input_rows"], counts["quarantined_rows"], counts["clean_rows"]
+    if n == 0:
+        failures.append("the input has no rows")
+    elif bad / n > threshold:
+        failures.append(f"quarantined {100 * bad / n:.2f}% of rows ({bad} of {n}) > max {100 * threshold:.2f}% "
+                        f"(--max-quarantine-fraction {threshold})")
+    if n and clean == 0:
+        failures.append("no clean rows: every row was quarantined")
+    for check, ok in report["reconciliation"].items():
+        if not ok:
+            failures.append(f"row counts do not reconcile: {check.replace('_', ' ')} is false")
+    anomalies = report["anomalies"]
+    if anomalies:
+        listed = "; ".join(f"{a['feature']}: {a['description']}" for a in anomalies[:5])
+        failures.append(f"clean statistics have {len(anomalies)} TFDV anomal{'y' if len(anomalies) == 1 else 'ies'} "
+                        f"(see anomalies.pbtxt): {listed}")
+    return failures
+
+
+def report_schema() -> dict:
+    return json.loads(resources.files("pipeline").joinpath("schemas/report.schema.json").read_text("utf-8"))
+
+
+def read_report(path: str) -> dict:
+    """A report.json (or the output directory holding one), validated against the shipped JSON Schema."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "report.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no report here; did the run finish? (nanguard writes report.json last)") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a readable report ({e})") from None
+    try:
+        jsonschema.validate(report, report_schema())
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise InputError(f"{path}: not a valid nanguard report at {where}: {e.message}") from None
+    return report
+
+
+def gate(path: str) -> tuple[bool, list[str]]:
+    """(passed, failures) of a finished run, re-derived from its report."""
+    report = read_report(path)
+    failures = gate_failures(report)
+    return report["passed"] and not failures, failures or list(report["gate"]["failures"])

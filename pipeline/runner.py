@@ -1,0 +1,203 @@
+"""run(config) -> report: plan, build and run the pipeline, assemble the report, publish atomically.
+
+Everything is written to a staging directory inside the output directory and moved into place only when
+the run completed; report.json is removed first and moved in last, so an interrupted run never leaves a
+report that says passed next to outputs it does not describe.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from importlib import metadata
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from google.protobuf import text_format
+
+from expectations.compiler import CompileOptions, compile_suite
+from expectations.suite import default_suite, load_suite
+from pipeline import graph
+from pipeline.artifacts import join, read_json, write_json
+from pipeline.config import RunConfig
+from pipeline.errors import ConfigError
+from pipeline.gate import gate_failures
+from pipeline.sources import InputPlan, plan_inputs
+from pipeline.statistics import clean_schema_and_anomalies
+
+# What a run publishes; --overwrite replaces exactly these.
+OUTPUTS = ("data", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
+           "feature_spec.json", "suite.json", "report.json")
+STAGING_PREFIX = ".nanguard-staging-"
+
+
+def prepare_output(path: str, overwrite: bool) -> None:
+    if "://" in path:
+        return  # object stores have no directories to refuse; staging keeps partial runs apart
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"--output {path}: is a file; give a directory")
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise ConfigError(f"--output {path}: directory is not empty; pass --overwrite to replace nanguard's outputs "
+                          f"there")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--output {path}: cannot create it ({e.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"--output {path}: not writable")
+
+
+def check_columns(plan: InputPlan, config: RunConfig) -> None:
+    for lab in config.labels:
+        kind = plan.kinds.get(lab.column)
+        if kind is None:
+            raise ConfigError(f"--label {lab.column}: no such column (columns: {', '.join(plan.kinds)})")
+        want = ("int_list", "float_list") if lab.is_vector else ("int", "float")
+        if kind not in want:
+            hint = "a list of numbers" if lab.is_vector else "one number per row"
+            raise ConfigError(f"--label {lab.column}:{lab.describe()}: column holds {kind}, the kind needs {hint}")
+    for col in config.passthrough:
+        if col not in plan.kinds:
+            raise ConfigError(f"--passthrough {col}: no such column (columns: {', '.join(plan.kinds)})")
+
+
+def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
+    options = PipelineOptions(list(beam_args))
+    std = options.view_as(StandardOptions)
+    if std.runner is None:
+        std.runner = "DirectRunner"
+    return options
+
+
+def run(config: RunConfig) -> dict:
+    """Runs the pipeline and returns the report (also when the gate fails; read report['passed'])."""
+    started = time.time()
+    prepare_output(config.output, config.overwrite)
+    plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector))
+    check_columns(plan, config)
+    suite = load_suite(config.suite) if config.suite else default_suite()
+    compiled = compile_suite(suite, plan.schema, CompileOptions(
+        config.labels, config.passthrough, config.extreme_threshold, config.extreme_action, config.mixed_precision))
+    options = pipeline_options(config.beam_args)
+    stage = join(config.output, STAGING_PREFIX + uuid.uuid4().hex[:12])
+    p = beam.Pipeline(options=options)
+    graph.build(p, plan, compiled, config, stage)
+    p.run().wait_until_finish()
+    report = assemble(config, plan, compiled, suite, stage, options, time.time() - started)
+    publish(stage, config.output)
+    return report
+
+
+def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
+    art = join(stage, "_artifacts")
+    raw, clean = read_json(join(art, "raw_profile.json")), read_json(join(art, "clean_profile.json"))
+    counts, outputs = read_json(join(art, "counts.json")), read_json(join(art, "outputs.json"))
+    shards, quarantine = read_json(join(art, "shards.json")), read_json(join(art, "quarantine.json"))
+    ranges = {o["name"]: (clean_min_max(o, clean)) for o in outputs if o["dtype"] == "float32"}
+    schema, anomalies = clean_schema_and_anomalies(join(stage, "stats", "clean.pb"),
+                                                   {k: v for k, v in ranges.items() if v is not None})
+    write_text(join(stage, "schema.pbtxt"), text_format.MessageToString(schema))
+    write_text(join(stage, "anomalies.pbtxt"), text_format.MessageToString(anomalies))
+    write_json(join(stage, "normalization.json"), {o["name"]: o["normalization"] for o in outputs
+                                                   if o["normalization"]})
+    write_json(join(stage, "feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
+    write_json(join(stage, "suite.json"), {"source": config.suite or "packaged default suite",
+                                           "suite": suite.to_json(), "compiled": list(compiled.expectations)})
+    input_rows = raw["rows"]
+    clean_rows, bad_rows = counts.get("clean_rows", 0), counts.get("quarantined_rows", 0)
+    report = {
+        "schema_version": 1,
+        "passed": False,
+        "gate": {"failures": [], "thresholds": {"max_quarantine_fraction": config.max_quarantine_fraction}},
+        "counts": {"input_rows": input_rows, "clean_rows": clean_rows, "quarantined_rows": bad_rows,
+                   "by_rule": {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("reason/")}},
+        "reconciliation": {
+            "input_rows_equal_clean_plus_quarantined": input_rows == clean_rows + bad_rows,
+            "shard_rows_equal_clean_rows": sum(s["rows"] for s in shards) == clean_rows,
+            "quarantine_file_rows_equal_quarantined_rows": sum(q["rows"] for q in quarantine) == bad_rows,
+            "fit_pass_rows_equal_write_pass_rows": clean["rows"] == clean_rows,
+        },
+        "features": {o["name"]: {"kind": plan.kinds[o["name"]], "role": o["role"],
+                                 "raw": raw["columns"][o["name"]], "clean": clean["columns"][o["name"]],
+                                 "normalization": o["normalization"]} for o in outputs},
+        "expectations": [dict(e, unexpected_count=counts.get(f"expectation/{i}", 0),
+                              element_count=input_rows) for i, e in enumerate(compiled.expectations)],
+        "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
+        "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
+                    "normalization": "normalization.json"},
+        "model_check": None,
+        "run": {"nanguard_version": version(), "runner": str(options.view_as(StandardOptions).runner),
+                "inputs": list(config.inputs), "format": plan.format, "files": len(plan.files),
+                "seconds": round(seconds, 3)},
+    }
+    report["gate"]["failures"] = gate_failures(report)
+    report["passed"] = not report["gate"]["failures"]
+    report["run"]["seconds"] = round(seconds, 3)
+    write_json(join(stage, "report.json"), report)
+    return report
+
+
+def clean_min_max(output: dict, clean: dict):
+    """The range a float feature may take in the shards: normalized clean min/max (with float32 slack)."""
+    p = clean["columns"][output["name"]]
+    if p.get("min") is None:
+        return None
+    lo, hi = p["min"], p["max"]
+    norm = output["normalization"]
+    if norm and norm["method"] != "none":
+        lo, hi = (lo - norm["offset"]) / norm["scale"], (hi - norm["offset"]) / norm["scale"]
+    slack = 1e-6 * max(1.0, abs(lo), abs(hi))
+    return lo - slack, hi + slack
+
+
+def write_text(path: str, text: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+    with FileSystems.create(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+def version() -> str:
+    try:
+        return metadata.version("nanguard")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def publish(stage: str, out: str) -> None:
+    """Moves staged outputs into place: old report first out, new report last in."""
+    if "://" in out:
+        return _publish_remote(stage, out)
+    shutil.rmtree(os.path.join(stage, "_artifacts"), ignore_errors=True)
+    shutil.rmtree(os.path.join(stage, "_tmp"), ignore_errors=True)
+    if os.path.exists(os.path.join(out, "report.json")):
+        os.remove(os.path.join(out, "report.json"))
+    for name in OUTPUTS:
+        target = os.path.join(out, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
+    for name in OUTPUTS:
+        if name != "report.json" and os.path.exists(os.path.join(stage, name)):
+            os.replace(os.path.join(stage, name), os.path.join(out, name))
+    os.replace(os.path.join(stage, "report.json"), os.path.join(out, "report.json"))
+    shutil.rmtree(stage, ignore_errors=True)
+    for leftover in os.listdir(out):  # staging of runs that were killed earlier
+        if leftover.startswith(STAGING_PREFIX):
+            shutil.rmtree(os.path.join(out, leftover), ignore_errors=True)
+
+
+def _publish_remote(stage: str, out: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+    old = [m.path for m in FileSystems.match([join(out, "report.json")])[0].metadata_list]
+    if old:
+        FileSystems.delete(old)
+    staged = [m.path for m in FileSystems.match([join(stage, "**")])[0].metadata_list]
+    keep = [s for s in staged if "/_artifacts/" not in s and "/_tmp/" not in s]
+    moves = [(s, join(out, s[len(stage):].lstrip("/"))) for s in keep if not s.endswith("report.json")]
+    if moves:
+        FileSystems.rename([a for a, _ in moves], [b for _, b in moves])
+    FileSystems.rename([join(stage, "report.json")], [join(out, "report.json")])
+    FileSystems.delete([stage])

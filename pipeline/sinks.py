@@ -1,0 +1,210 @@
+"""Sinks for shards and quarantine that stream and finalize atomically.
+
+Each bundle writes its rows to temp files of its own and emits their names; only names that reach the
+finalize step (bundles that committed) are used, so a retried bundle can neither duplicate nor lose rows.
+Finalize concatenates one shard's temp files in a stable order into
+data/part-SSSSS-of-NNNNN.tfrecord[.gz] (gzip with mtime 0, so the bytes are reproducible) and hashes the
+bytes as written. Memory per worker is one batch plus one open file per shard.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+import uuid
+import zlib
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+import google_crc32c
+
+from transforms.columns import ROW_INDEX, SOURCE_FILE
+from transforms.example_encoding import to_output_batch
+from transforms.sharding import shard_ids
+
+_CHUNK = 1 << 20
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_records(records: list[bytes]) -> bytes:
+    """TFRecord framing: length, masked CRC32C of length, data, masked CRC32C of data."""
+    parts = []
+    for r in records:
+        header = struct.pack("<Q", len(r))
+        parts.append(header + struct.pack("<I", _masked_crc(header)) + r + struct.pack("<I", _masked_crc(r)))
+    return b"".join(parts)
+
+
+def _windowed(value):
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _EncodeAndStageFn(beam.DoFn):
+    """Clean batches -> written batch (for statistics); temp shard files per bundle on the 'staged' output."""
+
+    def __init__(self, num_shards: int, tmp_dir: str):
+        self._num_shards = num_shards
+        self._tmp_dir = tmp_dir
+
+    def setup(self):
+        from tfx_bsl.coders import example_coder
+        self._encoder = example_coder.RecordBatchToExamplesEncoder()
+
+    def start_bundle(self):
+        self._files = {}  # shard -> [file, path, rows]
+        self._bundle = uuid.uuid4().hex[:12]
+
+    def process(self, batch: pa.RecordBatch, outputs):
+        written = to_output_batch(batch, outputs)
+        records = self._encoder.encode(written)
+        sources = batch.column(batch.schema.get_field_index(SOURCE_FILE)).to_numpy(zero_copy_only=False)
+        rows = batch.column(batch.schema.get_field_index(ROW_INDEX)).to_numpy(zero_copy_only=False)
+        shards = np.empty(batch.num_rows, dtype=np.int64)
+        for source in np.unique(sources):  # one source per batch in practice
+            sel = sources == source
+            shards[sel] = shard_ids(str(source), rows[sel], self._num_shards)
+        order = np.argsort(shards, kind="stable")
+        bounds = np.searchsorted(shards[order], np.arange(self._num_shards + 1))
+        for k in range(self._num_shards):
+            idx = order[bounds[k]:bounds[k + 1]]
+            if idx.size:
+                f = self._open(k, str(sources[idx[0]]), int(rows[idx[0]]))
+                f[0].write(frame_records([records[i] for i in idx]))
+                f[2] += idx.size
+        yield written
+
+    def _open(self, shard: int, source: str, first_row: int):
+        if shard not in self._files:
+            # Sorting temp names by (shard, source, first row) gives finalize a stable order.
+            name = f"{shard:05d}-{zlib.crc32(source.encode()):08x}-{first_row:015d}-{self._bundle}.tfrecord"
+            path = FileSystems.join(self._tmp_dir, name)
+            self._files[shard] = [FileSystems.create(path), path, 0]
+        return self._files[shard]
+
+    def finish_bundle(self):
+        for shard, (f, path, rows) in sorted(self._files.items()):
+            f.close()
+            yield beam.pvalue.TaggedOutput("staged", _windowed((shard, (path, rows))))
+
+
+class _FinalizeShardFn(beam.DoFn):
+    def __init__(self, data_dir: str, num_shards: int, gzip: bool):
+        self._data_dir, self._num_shards, self._gzip = data_dir, num_shards, gzip
+
+    def process(self, element):
+        shard, groups = element
+        staged = sorted(groups["staged"])
+        name = f"part-{shard:05d}-of-{self._num_shards:05d}.tfrecord" + (".gz" if self._gzip else "")
+        path = FileSystems.join(self._data_dir, name)
+        digest = hashlib.sha256()
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31) if self._gzip else None
+        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as out:
+            def emit(chunk: bytes):
+                if chunk:
+                    digest.update(chunk)
+                    out.write(chunk)
+            for tmp, _ in staged:
+                with FileSystems.open(tmp) as f:
+                    while chunk := f.read(_CHUNK):
+                        emit(comp.compress(chunk) if comp else chunk)
+            if comp:
+                emit(comp.flush())
+        if staged:
+            FileSystems.delete([tmp for tmp, _ in staged])
+        yield {"path": f"data/{name}", "rows": int(sum(r for _, r in staged)), "sha256": digest.hexdigest()}
+
+
+class WriteShards(beam.PTransform):
+    """Clean batches -> (written list-typed batches, one dict per final shard: path, rows, sha256)."""
+
+    def __init__(self, outputs: beam.PCollection, num_shards: int, data_dir: str, tmp_dir: str, gzip: bool):
+        super().__init__()
+        self._outputs, self._num_shards = outputs, num_shards
+        self._data_dir, self._tmp_dir, self._gzip = data_dir, tmp_dir, gzip
+
+    def expand(self, clean: beam.PCollection):
+        staged = clean | "EncodeAndStage" >> beam.ParDo(
+            _EncodeAndStageFn(self._num_shards, self._tmp_dir),
+            beam.pvalue.AsSingleton(self._outputs)).with_outputs("staged", main="written")
+        shard_keys = (clean.pipeline | "ShardIds" >> beam.Create([(k, None) for k in range(self._num_shards)]))
+        shards = ({"all": shard_keys, "staged": staged.staged}
+                  | "GroupByShard" >> beam.CoGroupByKey()
+                  | "Finalize" >> beam.ParDo(_FinalizeShardFn(self._data_dir, self._num_shards, self._gzip)))
+        return staged.written, shards
+
+
+class _StageQuarantineFn(beam.DoFn):
+    def __init__(self, tmp_dir: str):
+        self._tmp_dir = tmp_dir
+
+    def start_bundle(self):
+        self._writer = None
+
+    def process(self, batch: pa.RecordBatch):
+        if self._writer is None:
+            path = FileSystems.join(self._tmp_dir, f"quarantine-{uuid.uuid4().hex}.parquet")
+            f = FileSystems.create(path)
+            self._writer = (pq.ParquetWriter(f, batch.schema), f, path, 0)
+        w, f, path, rows = self._writer
+        w.write_batch(batch)
+        self._writer = (w, f, path, rows + batch.num_rows)
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            w, f, path, rows = self._writer
+            w.close()
+            f.close()
+            yield _windowed((0, (path, rows)))
+
+
+class _FinalizeQuarantineFn(beam.DoFn):
+    def __init__(self, out_dir: str, schema: pa.Schema):
+        self._out_dir, self._schema = out_dir, schema
+
+    def process(self, element):
+        _, groups = element
+        staged = sorted(groups["staged"])
+        name = "quarantine-00000-of-00001.parquet"
+        path = FileSystems.join(self._out_dir, name)
+        rows = 0
+        with FileSystems.create(path) as out:
+            writer = pq.ParquetWriter(out, self._schema)
+            for tmp, _ in staged:
+                with FileSystems.open(tmp) as f:
+                    pf = pq.ParquetFile(f)
+                    for i in range(pf.num_row_groups):
+                        table = pf.read_row_group(i)
+                        rows += table.num_rows
+                        writer.write_table(table)
+            writer.close()
+        if staged:
+            FileSystems.delete([tmp for tmp, _ in staged])
+        digest = hashlib.sha256()
+        with FileSystems.open(path) as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        yield {"path": f"quarantine/{name}", "rows": rows, "sha256": digest.hexdigest()}
+
+
+class WriteQuarantine(beam.PTransform):
+    """Quarantined batches -> one Parquet file (empty, with the schema, when nothing was quarantined)."""
+
+    def __init__(self, out_dir: str, tmp_dir: str, schema: pa.Schema):
+        super().__init__()
+        self._out_dir, self._tmp_dir, self._schema = out_dir, tmp_dir, schema
+
+    def expand(self, quarantined: beam.PCollection):
+        staged = quarantined | "Stage" >> beam.ParDo(_StageQuarantineFn(self._tmp_dir))
+        anchor = quarantined.pipeline | "Anchor" >> beam.Create([(0, None)])
+        return ({"all": anchor, "staged": staged} | "Gather" >> beam.CoGroupByKey()
+                | "Finalize" >> beam.ParDo(_FinalizeQuarantineFn(self._out_dir, self._schema)))

@@ -1,0 +1,239 @@
+"""Input planning, on the machine that builds the pipeline: match files, settle the format, infer one schema.
+
+Everything that can be wrong with the inputs' names, formats or columns is found here, before the pipeline
+starts, and reported with the file and column. The plan lists read units (a CSV or TFRecord file, or one
+Parquet row group) that the runner spreads over workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Mapping
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.errors import InputError
+from transforms.columns import RESERVED, UNPARSEABLE
+from transforms.conform import ARROW_TYPES
+from transforms.text_values import infer_kind
+
+FORMATS = ("csv", "parquet", "tfrecord")
+_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".tfrecord": "tfrecord",
+               ".tfrecords": "tfrecord", ".tfr": "tfrecord"}
+CSV_SAMPLE_BYTES = 1 << 20
+TFRECORD_SAMPLE = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadUnit:
+    path: str
+    columns: tuple[str, ...]  # the file's own columns, in its order
+    row_group: int | None = None  # Parquet only
+    row_offset: int = 0  # index of the unit's first row within its file
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+    patterns: tuple[str, ...]
+    format: str
+    kinds: Mapping[str, str]  # column -> int | float | string | int_list | float_list
+    units: tuple[ReadUnit, ...]
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(u.path for u in self.units))
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The unified schema of every batch: the data columns, then nanguard's own."""
+        fields = [pa.field(c, ARROW_TYPES[k]) for c, k in self.kinds.items()]
+        fields += [pa.field("__source_file", pa.string()), pa.field("__row_index", pa.int64())]
+        if self.format != "parquet":
+            fields.append(pa.field(UNPARSEABLE, pa.string()))
+        return pa.schema(fields)
+
+
+def format_of(path: str) -> str | None:
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return _EXTENSIONS.get(os.path.splitext(name)[1])
+
+
+def match_inputs(patterns: tuple[str, ...]) -> list[str]:
+    files: list[str] = []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            raise InputError(f"--input {pattern}: is a directory; give a file or a glob such as '{pattern}/*.csv'")
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except Exception as e:  # Beam raises BeamIOError for unknown schemes and unreachable buckets
+            raise InputError(f"--input {pattern}: cannot list it ({e})") from None
+        paths = sorted(m.path for m in found if not m.path.endswith("/"))
+        if not paths:
+            raise InputError(f"--input {pattern}: matches no file; check the path and quote globs so the shell "
+                             f"does not expand them")
+        files.extend(p for p in paths if p not in files)
+    return files
+
+
+def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None,
+                vector_columns: tuple[str, ...] = ()) -> InputPlan:
+    files = match_inputs(patterns)
+    if fmt is None:
+        found = {f: format_of(f) for f in files}
+        unknown = [f for f, k in found.items() if k is None]
+        if unknown:
+            raise InputError(f"{unknown[0]}: cannot tell the format from the extension; pass --format "
+                             f"{'|'.join(FORMATS)}")
+        kinds_seen = sorted(set(found.values()))
+        if len(kinds_seen) > 1:
+            raise InputError(f"inputs mix formats ({', '.join(kinds_seen)}); run one format at a time or pass --format")
+        fmt = kinds_seen[0]
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
+    inspect = {"csv": _inspect_csv, "parquet": _inspect_parquet, "tfrecord": _inspect_tfrecord}[fmt]
+    units: list[ReadUnit] = []
+    kinds: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for path in files:
+        file_units, file_kinds = inspect(path, vector_columns)
+        units.extend(file_units)
+        for col, kind in file_kinds.items():
+            if col in RESERVED:
+                raise InputError(f"{path}: column '{col}' collides with a column nanguard adds; rename it")
+            kinds[col] = _unify(col, kinds.get(col), kind, where.get(col), path)
+            where.setdefault(col, path)
+    kinds = {c: (k or "string") for c, k in kinds.items()}
+    if not kinds:
+        raise InputError(f"{files[0]}: no columns found; is it empty?")
+    return InputPlan(tuple(patterns), fmt, kinds, tuple(units))
+
+
+def _unify(col: str, a: str | None, b: str | None, where_a: str | None, where_b: str) -> str | None:
+    if a is None or a == b:
+        return b if a is None else a
+    if b is None:
+        return a
+    pair = {a, b}
+    if pair == {"int", "float"}:
+        return "float"
+    if pair == {"int_list", "float_list"}:
+        return "float_list"
+    if pair <= {"int", "float", "int_list", "float_list"}:
+        return "float_list"
+    raise InputError(f"column '{col}' is {a} in {where_a} but {b} in {where_b}; make the files agree "
+                     f"(a column must hold numbers in every file, or text in every file)")
+
+
+def _open(path: str):
+    try:
+        return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+    except Exception as e:
+        raise InputError(f"{path}: cannot open it ({e})") from None
+
+
+def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
+    """A streaming pyarrow CSV reader that keeps every cell as text (numbers are parsed by nanguard)."""
+    read = pacsv.ReadOptions(block_size=block_size, use_threads=False)
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns} if columns else None,
+                                   strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
+    return pacsv.open_csv(f, read_options=read, convert_options=convert)
+
+
+def _inspect_csv(path: str, vector_columns):
+    with _open(path) as f:
+        try:
+            head = csv_reader(f, None, CSV_SAMPLE_BYTES)
+            names = tuple(head.schema.names)
+        except pa.ArrowInvalid as e:
+            raise InputError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
+    _no_duplicates(path, names)
+    with _open(path) as f:
+        try:
+            reader = csv_reader(f, names, CSV_SAMPLE_BYTES)
+            sample = reader.read_next_batch()
+        except StopIteration:
+            sample = None
+        except pa.ArrowInvalid as e:
+            raise InputError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
+    kinds = {}
+    for i, name in enumerate(names):
+        if name in vector_columns:
+            kinds[name] = "float_list"
+        elif sample is None or sample.num_rows == 0:
+            kinds[name] = None
+        else:
+            kind = infer_kind(sample.column(i))
+            kinds[name] = None if kind == "string" and sample.column(i).null_count == sample.num_rows else kind
+    return [ReadUnit(path, names)], kinds
+
+
+def _inspect_parquet(path: str, vector_columns):
+    with _open(path) as f:
+        try:
+            pf = pq.ParquetFile(f)
+            schema = pf.schema_arrow
+            sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+    names = tuple(schema.names)
+    _no_duplicates(path, names)
+    kinds = {f.name: _arrow_kind(path, f) for f in schema}
+    units, offset = [], 0
+    for i, n in enumerate(sizes):
+        units.append(ReadUnit(path, names, i, offset))
+        offset += n
+    return units, kinds
+
+
+def _arrow_kind(path: str, field: pa.Field) -> str:
+    t = field.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return "int"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "float"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        v = t.value_type
+        if pa.types.is_integer(v) or pa.types.is_boolean(v):
+            return "int_list"
+        if pa.types.is_floating(v):
+            return "float_list"
+        raise InputError(f"{path}: column '{field.name}' is {t}; nanguard reads lists of numbers only")
+    if pa.types.is_nested(t):
+        raise InputError(f"{path}: column '{field.name}' is {t}; nested columns are not supported, flatten it")
+    return "string"
+
+
+def _inspect_tfrecord(path: str, vector_columns):
+    from pipeline.tfrecord import decode_examples, read_record_batches  # TF import only for TFRecord inputs
+
+    kinds: dict[str, str] = {}
+    for records in read_record_batches(path, TFRECORD_SAMPLE):
+        batch = decode_examples(records)
+        for name, arr in zip(batch.schema.names, batch.columns):
+            t = arr.type.value_type
+            base = "int" if pa.types.is_integer(t) else "float" if pa.types.is_floating(t) else "string"
+            lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
+            multi = name in vector_columns or (len(lengths) and (lengths[~arr.is_null().to_numpy(
+                zero_copy_only=False)] > 1).any())
+            kind = base + "_list" if multi and base != "string" else base
+            kinds[name] = _unify(name, kinds.get(name), kind, path, path)
+        break
+    return [ReadUnit(path, tuple(kinds))], kinds
+
+
+def _no_duplicates(path: str, names) -> None:
+    dupes = sorted({n for n in names if list(names).count(n) > 1})
+    if dupes:
+        raise InputError(f"{path}: duplicate column name(s) {', '.join(repr(d) for d in dupes)}; rename them")
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -1,0 +1,102 @@
+"""Conform a batch as read from one file to the pipeline's unified schema.
+
+CSV text is parsed into numbers (unparseable cells become row faults with the original text kept in
+__unparseable); tf.Example lists of one value become scalars (more than one value in a scalar column is a
+row fault too); Parquet columns are cast. Columns a file lacks are all-missing. nanguard's own columns
+__source_file and __row_index are added here.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.columns import ROW_INDEX, SOURCE_FILE, UNPARSEABLE, missing_mask
+from transforms.text_values import parse_number_lists, parse_numbers
+
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string(),
+               "int_list": pa.list_(pa.int64()), "float_list": pa.list_(pa.float64())}
+
+
+def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, origin: str) -> pa.RecordBatch:
+    """origin: 'csv' (all text), 'tfrecord' (all lists) or 'parquet' (typed)."""
+    n = batch.num_rows
+    names = batch.schema.names
+    arrays, faults = [], {}
+    for col, kind in kinds.items():
+        target = ARROW_TYPES[kind]
+        if col not in names:
+            arrays.append(pa.nulls(n, target))
+            continue
+        arr = batch.column(names.index(col))
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if origin == "csv" and kind != "string":
+            parsed, bad = parse_numbers(arr, kind) if kind in ("int", "float") else parse_number_lists(arr)
+            if bad.any():
+                faults[col] = (bad, arr)
+            arrays.append(parsed)
+        elif origin == "tfrecord" and kind in ("int", "float", "string"):
+            scalar, bad = _single_values(arr)
+            if bad.any():
+                faults[col] = (bad, _describe_lists(arr))
+            arrays.append(scalar if kind == "string" and pa.types.is_string(scalar.type)
+                          else pc.cast(scalar, target, safe=kind != "string"))
+        else:
+            arrays.append(_cast(arr, target))
+    arrays.append(pa.array([source] * n, pa.string()))
+    arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
+    out_names = list(kinds) + [SOURCE_FILE, ROW_INDEX]
+    if origin != "parquet":
+        arrays.append(_fault_texts(n, faults))
+        out_names.append(UNPARSEABLE)
+    return pa.RecordBatch.from_arrays(arrays, names=out_names)
+
+
+def _cast(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    if arr.type == target:
+        return arr
+    if pa.types.is_boolean(arr.type):
+        arr = pc.cast(arr, pa.int8())
+    if pa.types.is_fixed_size_list(arr.type) or pa.types.is_large_list(arr.type):
+        arr = pc.cast(arr, pa.list_(arr.type.value_type))
+    if pa.types.is_list(arr.type) and pa.types.is_boolean(arr.type.value_type):
+        arr = pc.cast(arr, pa.list_(pa.int8()))
+    return pc.cast(arr, target)
+
+
+def _single_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A tf.Example list column as scalars: empty lists are missing; more than one value is a fault."""
+    offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    lengths = np.diff(offsets)
+    missing = missing_mask(arr) | (lengths == 0)
+    first = np.where(missing, offsets[0], offsets[:-1])
+    values = arr.values
+    if pa.types.is_large_binary(values.type) or pa.types.is_binary(values.type):
+        values = pc.cast(values, pa.string())
+    scalar = values.take(pa.array(np.minimum(first, max(len(values) - 1, 0)))) if len(values) else pa.nulls(
+        len(arr), values.type)
+    scalar = pc.if_else(pa.array(missing), pa.scalar(None, scalar.type), scalar)
+    return scalar, lengths > 1
+
+
+def _describe_lists(arr: pa.Array) -> pa.Array:
+    return pa.array([json.dumps(v if not isinstance(v, list) or not v or not isinstance(v[0], bytes)
+                                else [x.decode("utf-8", "replace") for x in v]) for v in arr.to_pylist()])
+
+
+def _fault_texts(n: int, faults: dict) -> pa.Array:
+    """JSON {column: original text} for rows with faults, null elsewhere (per-row work on bad rows only)."""
+    if not faults:
+        return pa.nulls(n, pa.string())
+    any_bad = np.zeros(n, dtype=bool)
+    for bad, _ in faults.values():
+        any_bad |= bad
+    rows = np.nonzero(any_bad)[0]
+    texts: list = [None] * n
+    for row in rows:
+        texts[row] = json.dumps({col: original[int(row)].as_py() for col, (bad, original) in faults.items()
+                                 if bad[row]}, ensure_ascii=False)
+    return pa.array(texts, pa.string())
