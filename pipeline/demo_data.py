@@ -23,6 +23,14 @@ class PlantedTable:
     def bad_row_set(self) -> set[int]:
         return set(self.bad_rows)
 
+    def expected_reasons(self, fmt: str) -> dict[int, set[str]]:
+        """Reasons per bad row as nanguard must report them for a file of this format."""
+        if fmt != "tfrecord":
+            return self.bad_rows
+        overflow = {"float32_overflow:f0", "extreme:f0"}
+        return {r: (reasons - overflow) | {"pos_inf:f0"} if overflow <= reasons else reasons
+                for r, reasons in self.bad_rows.items()}
+
 
 def make_table(rows: int = 200_000, faults_per_kind: int = 10, seed: int = 7) -> PlantedTable:
     """Unit-scale features f0..f4, an unscaled one (x1e4), a constant, two labels and a text column,
@@ -77,7 +85,9 @@ def _write_tfrecord(table: pa.Table, path: str) -> None:
     encoder = example_coder.RecordBatchToExamplesEncoder()
     with open(path, "wb") as f:
         for batch in table.to_batches(max_chunksize=20_000):
+            # tf.Example holds float32: a planted 1e39 is already +Inf in a TFRecord file.
             lists = pa.RecordBatch.from_arrays(
-                [to_list_array(c, pa.binary() if pa.types.is_string(c.type) else None) for c in batch.columns],
+                [to_list_array(c, pa.binary() if pa.types.is_string(c.type) else
+                               pa.float32() if pa.types.is_floating(c.type) else None) for c in batch.columns],
                 names=batch.schema.names)
             f.write(frame_records(encoder.encode(lists)))

@@ -73,7 +73,9 @@ class QuantileSketch:
         n = self.count
         if n == 0:
             return [math.nan for _ in qs]
-        rep = 2.0 * np.power(_GAMMA, np.concatenate([self.neg_keys[::-1], self.pos_keys]).astype(np.float64)) / (1 + _GAMMA)
+        keys = np.concatenate([self.neg_keys[::-1], self.pos_keys]).astype(np.float64)
+        with np.errstate(over="ignore"):  # buckets next to float64 max: clamp their midpoint
+            rep = np.minimum(np.exp(keys * _LOG_GAMMA + math.log(2.0 / (1 + _GAMMA))), np.finfo(np.float64).max)
         values = np.concatenate([-rep[: self.neg_keys.size], [0.0], rep[self.neg_keys.size:]])
         counts = np.concatenate([self.neg_counts[::-1], [self.zeros], self.pos_counts])
         cum = np.cumsum(counts)

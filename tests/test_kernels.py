@@ -1,0 +1,216 @@
+"""Pure kernels: checks, labels, profile (merge paths), sketch, normalization, text parsing, sharding."""
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from transforms import (Between, FitsDtype, InSet, LabelRule, LabelSpec, NotNull, PresentAndFinite,
+                        ProfileAccumulator, QuantileSketch, check_batch, extreme_bounds, fit, shard_ids)
+from transforms.columns import BatchView, to_list_array
+from transforms.text_values import infer_kind, parse_number_lists, parse_numbers
+
+F32_MAX = float(np.finfo(np.float32).max)
+nasty_floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 1e-310, F32_MAX, -F32_MAX, 3.5e38, 1e308, -1e308, 1e30]))
+columns = hnp.arrays(np.float64, st.integers(0, 200), elements=nasty_floats)
+missing_masks = st.integers(0, 2**31)
+
+
+def batch_of(values, missing=None):
+    return pa.RecordBatch.from_arrays([pa.array(values, mask=missing)], ["x"])
+
+
+@given(columns, missing_masks)
+def test_present_and_finite_flags_exactly_missing_nan_and_inf(values, seed):
+    missing = np.random.default_rng(seed).random(values.size) < 0.2
+    reasons = dict(PresentAndFinite("x").evaluate(BatchView(batch_of(values, missing))))
+    assert np.array_equal(reasons["missing:x"], missing)
+    assert np.array_equal(reasons["nan:x"], np.isnan(values) & ~missing)
+    assert np.array_equal(reasons["pos_inf:x"], (values == np.inf) & ~missing)
+    assert np.array_equal(reasons["neg_inf:x"], (values == -np.inf) & ~missing)
+
+
+@given(columns)
+def test_fits_float32_matches_a_float32_cast(values):
+    (_, mask), = FitsDtype("x", "float32").evaluate(BatchView(batch_of(values)))
+    with np.errstate(over="ignore"):
+        overflows = np.isfinite(values) & ~np.isfinite(values.astype(np.float32)) & (np.abs(values) > F32_MAX)
+    assert np.array_equal(mask, overflows)
+
+
+@given(columns, missing_masks)
+def test_check_batch_conserves_rows_and_keeps_values_verbatim(values, seed):
+    missing = np.random.default_rng(seed).random(values.size) < 0.1
+    out = check_batch(batch_of(values, missing), [PresentAndFinite("x"), FitsDtype("x")])
+    assert out.clean.num_rows + out.quarantined.num_rows == values.size
+    clean = out.clean.column(0).to_numpy(zero_copy_only=False)
+    assert np.isfinite(clean).all() and (np.abs(clean) <= F32_MAX).all()
+    bad = ~(~missing & np.isfinite(values) & (np.abs(values) <= F32_MAX))
+    q = out.quarantined.column(0)
+    np.testing.assert_array_equal(q.is_null().to_numpy(zero_copy_only=False), missing[bad])
+    np.testing.assert_array_equal(q.to_numpy(zero_copy_only=False)[~missing[bad]], values[bad & ~missing])
+    assert all(len(r) >= 1 for r in out.quarantined.column(1).to_pylist())
+
+
+def test_every_reason_is_kept_in_rule_order():
+    b = pa.RecordBatch.from_pydict({"x": [1e39, 1.0], "y": [2.0, 0.5]})
+    out = check_batch(b, [FitsDtype("x"), LabelRule(LabelSpec("y", "probability"))])
+    assert out.quarantined.column(2).to_pylist() == [["float32_overflow:x", "label_probability:y"]]
+    assert out.reason_counts == {"float32_overflow:x": 1, "label_probability:y": 1}
+
+
+def test_ge_value_rules_ignore_nulls_and_not_null_flags_nan():
+    b = pa.RecordBatch.from_arrays([pa.array([1.0, np.nan, None, 5.0, 0.0], mask=np.array([0, 0, 1, 0, 0], bool))], ["x"])
+    view = BatchView(b)
+    (_, between), = Between("x", 0, 1, strict_min=True).evaluate(view)
+    assert between.tolist() == [False, False, False, True, True]
+    (_, null), = NotNull("x").evaluate(view)
+    assert null.tolist() == [False, True, True, False, False]
+    (_, in_set), = InSet("x", (0, 1)).evaluate(view)
+    assert in_set.tolist() == [False, False, False, True, False]
+
+
+@pytest.mark.parametrize("kind,values,bad", [
+    ("binary", [0, 1, 2, 0.5, None], [False, False, True, True, True]),
+    ("probability", [0, 1, 1.5, -0.1, float("nan")], [False, False, True, True, True]),
+    ("class=3", [0, 2, 3, -1, 1.5], [False, False, True, True, True]),
+])
+def test_scalar_label_kinds(kind, values, bad):
+    spec = LabelSpec.parse(f"y:{kind}")
+    b = pa.RecordBatch.from_arrays([pa.array(values, pa.float64())], ["y"])
+    (_, mask), = LabelRule(spec).evaluate(BatchView(b))
+    assert mask.tolist() == bad
+
+
+@pytest.mark.parametrize("kind,rows,bad", [
+    ("onehot", [[0, 1, 0], [1, 1, 0], [0, 0, 0], [0.5, 0.5], None, []], [False, True, True, True, True, True]),
+    ("probvec", [[0.2, 0.8], [0.5, 0.6], [-0.1, 1.1], [float("nan"), 1.0], [1.0]], [False, True, True, True, False]),
+])
+def test_vector_label_kinds(kind, rows, bad):
+    b = pa.RecordBatch.from_arrays([pa.array(rows, pa.list_(pa.float64()))], ["y"])
+    (_, mask), = LabelRule(LabelSpec("y", kind)).evaluate(BatchView(b))
+    assert mask.tolist() == bad
+
+
+def test_label_spec_errors_name_the_flag():
+    with pytest.raises(ValueError, match="class=N"):
+        LabelSpec.parse("y:class=x")
+    with pytest.raises(ValueError, match="not one of"):
+        LabelSpec.parse("y:softmax")
+
+
+@given(st.lists(columns, min_size=1, max_size=5), st.integers(0, 4))
+def test_profile_is_the_same_along_every_merge_path(parts, split):
+    batches = [batch_of(p) for p in parts]
+    sequential = ProfileAccumulator(("x",), True)
+    for b in batches:
+        sequential.add_batch(b)
+    pieces = [ProfileAccumulator(("x",), True).add_batch(b) for b in batches]
+    merged = pieces[0]
+    for p in pieces[1:]:
+        merged = merged.merge(p)
+    tree = ProfileAccumulator(("x",), True)  # merge of an empty accumulator and uneven halves
+    k = min(split, len(pieces))
+    left, right = ProfileAccumulator(("x",), True), ProfileAccumulator(("x",), True)
+    for p in pieces[:k]:
+        left = left.merge(p)
+    for p in pieces[k:]:
+        right = right.merge(p)
+    tree = tree.merge(right).merge(left)
+    for acc in (merged, tree):
+        a, s = acc.profiles["x"].summary(), sequential.profiles["x"].summary()
+        for key in ("count", "missing", "nan", "pos_inf", "neg_inf", "finite", "min", "max", "q001", "median", "q999"):
+            assert a.get(key) == s.get(key), key
+        for key in ("mean", "std"):
+            if s[key] is not None and math.isfinite(s[key]) and abs(s[key]) < 1e150:
+                assert a[key] == pytest.approx(s[key], rel=1e-9, abs=1e-300)
+
+
+def test_profile_counts_exactly_and_keeps_nonfinite_out_of_moments():
+    values = np.array([1.0, 2.0, 3.0, np.nan, np.inf, -np.inf, 0.0])
+    acc = ProfileAccumulator(("x",), False).add_batch(batch_of(values, np.array([0, 0, 0, 0, 0, 0, 1], bool)))
+    s = acc.profiles["x"].summary()
+    assert (s["count"], s["missing"], s["nan"], s["pos_inf"], s["neg_inf"], s["finite"]) == (7, 1, 1, 1, 1, 3)
+    assert (s["min"], s["max"], s["mean"]) == (1.0, 3.0, 2.0)
+    assert s["std"] == pytest.approx(np.std([1.0, 2.0, 3.0]))
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 3000),
+                  elements=st.floats(-1e12, 1e12, allow_nan=False, allow_subnormal=True)), st.integers(1, 5))
+def test_sketch_quantiles_within_one_percent_and_order_independent(values, parts):
+    whole = QuantileSketch()
+    whole.add(values)
+    chunks = np.array_split(values[::-1], parts)
+    merged = QuantileSketch()
+    for c in chunks:
+        s = QuantileSketch()
+        s.add(c)
+        merged = s.merge(merged)
+    qs = [0.0, 0.001, 0.25, 0.5, 0.999, 1.0]
+    assert whole.quantiles(qs) == merged.quantiles(qs)
+    exact = np.sort(values)
+    for q, got in zip(qs, whole.quantiles(qs)):
+        want = exact[math.floor(q * (len(values) - 1))]
+        assert abs(got - want) <= 0.0101 * abs(want) + 1e-300 or abs(want) < 1e-300
+
+
+def test_extreme_bounds_never_flag_lognormal_but_catch_1e30():
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(0, 1.5, 1_000_000)
+    s = QuantileSketch()
+    s.add(values)
+    lo, med, hi = s.quantiles([0.001, 0.5, 0.999])
+    low, high = extreme_bounds(med, lo, hi, 1000)
+    assert values.min() >= low and values.max() <= high
+    normal = QuantileSketch()
+    normal.add(rng.normal(size=100_000))
+    low, high = extreme_bounds(*[normal.quantiles([0.5])[0]] + normal.quantiles([0.001, 0.999]), 1000)
+    assert high < 1e30 and high < 1e4 and low > -1e4
+
+
+def test_constant_column_gets_scale_one_and_zscores_to_zero():
+    acc = ProfileAccumulator(("x",), False).add_batch(batch_of(np.full(10, 3.0)))
+    s = fit(acc.profiles["x"], "zscore")
+    assert s.constant and s.scale == 1.0
+    assert (s.apply(np.full(4, 3.0)) == 0).all()
+    m = fit(acc.profiles["x"], "minmax")
+    assert m.constant and (m.apply(np.full(2, 3.0)) == 0).all()
+
+
+def test_zscore_parameters_are_float32_representable():
+    acc = ProfileAccumulator(("x",), False).add_batch(batch_of(np.random.default_rng(1).normal(3, 2, 1000)))
+    s = fit(acc.profiles["x"], "zscore")
+    assert float(np.float32(s.offset)) == s.offset and float(np.float32(s.scale)) == s.scale
+
+
+def test_text_parsing_accepts_float_spellings_and_marks_unparseable():
+    arr = pa.array(["1.5", "NaN", "nan", "inf", "-Infinity", "1e400", "", "  ", " 2 ", "abc", "1,5", None])
+    values, bad = parse_numbers(arr, "float")
+    v = values.to_pylist()
+    assert v[0] == 1.5 and math.isnan(v[1]) and math.isnan(v[2]) and v[3] == math.inf and v[4] == -math.inf
+    assert v[5] == math.inf and v[6] is None and v[7] is None and v[8] == 2.0 and v[11] is None
+    assert bad.tolist() == [False] * 9 + [True, True, False]
+    assert infer_kind(pa.array(["1", "2", None])) == "int"
+    assert infer_kind(pa.array(["1", "2.5", "abc"] + ["3"] * 20)) == "float"
+    assert infer_kind(pa.array(["a", "b", "1"])) == "string"
+    lists, bad = parse_number_lists(pa.array(["0;1", "[0.2, 0.8]", "0.5 0.5", "x;1", None]))
+    assert lists.to_pylist()[:3] == [[0, 1], [0.2, 0.8], [0.5, 0.5]] and bad.tolist() == [False] * 3 + [True, False]
+
+
+def test_to_list_array_writes_missing_as_empty_null_lists():
+    out = to_list_array(pa.array([1.0, None, 3.0]))
+    assert out.to_pylist() == [[1.0], None, [3.0]]
+    assert out.offsets.to_pylist() == [0, 1, 1, 2]
+
+
+def test_shard_ids_are_deterministic_and_spread():
+    rows = np.arange(100_000)
+    a, b = shard_ids("train.csv", rows, 8), shard_ids("train.csv", rows, 8)
+    assert np.array_equal(a, b)
+    counts = np.bincount(a, minlength=8)
+    assert counts.min() > 11_000 and counts.max() < 14_000

@@ -1,0 +1,68 @@
+"""Pipeline stages on TestPipeline: CheckRows outputs and the profile CombineFn on a runner."""
+import math
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from expectations import CompileOptions, compile_suite, default_suite
+from pipeline.aggregates import ProfileCombineFn, SumCountsFn
+from pipeline.check import CheckRows
+from transforms.labels import LabelSpec
+
+
+def nan_equal(a, b):
+    return all((x == y) or (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
+               for x, y in zip(a, b)) and len(a) == len(b)
+
+
+def batches():
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(4):
+        x = rng.normal(size=1000)
+        y = rng.uniform(size=1000)
+        x[[5, 6]] = [np.nan, np.inf]
+        y[7] = 2.0
+        x[8] = 1e30
+        out.append(pa.RecordBatch.from_pydict({"x": x, "y": y, "__source_file": ["f"] * 1000,
+                                               "__row_index": np.arange(i * 1000, (i + 1) * 1000)}))
+    return out
+
+
+def test_check_rows_quarantines_every_bad_row_with_all_reasons():
+    schema = batches()[0].schema
+    compiled = compile_suite(default_suite(), schema, CompileOptions(labels=(LabelSpec("y", "probability"),)))
+    with TestPipeline() as p:
+        raw = p | "Raw" >> beam.Create(batches())
+        profile = raw | beam.CombineGlobally(ProfileCombineFn(("x", "y"), True))
+        checked = raw | CheckRows(compiled, profile)
+        clean_rows = checked.clean | "CleanRows" >> beam.Map(lambda b: b.num_rows) | "SumClean" >> beam.CombineGlobally(sum)
+        reasons = (checked.quarantine | beam.FlatMap(lambda b: zip(b.column("__row_index").to_pylist(),
+                                                                    b.column("__reasons").to_pylist()))
+                   | beam.Map(lambda r: (r[0] % 1000, tuple(r[1]))) | beam.Distinct())
+        counts = checked.counts | beam.CombineGlobally(SumCountsFn())
+        assert_that(clean_rows, equal_to([4 * 996]), label="clean")
+        assert_that(reasons, equal_to([(5, ("nan:x",)), (6, ("pos_inf:x",)), (7, ("label_probability:y",)),
+                                       (8, ("extreme:x",))]), label="reasons")
+        assert_that(counts | beam.Map(lambda c: (c["rows"], c["clean_rows"], c["quarantined_rows"],
+                                                 c["reason/extreme:x"])),
+                    equal_to([(4000, 3984, 16, 4)]), label="counts")
+
+
+def test_profile_combine_fn_on_a_runner_matches_one_accumulator():
+    data = batches()
+    with TestPipeline() as p:
+        out = (p | beam.Create(data) | beam.CombineGlobally(ProfileCombineFn(("x",), True))
+               | beam.Map(lambda a: (a.rows, a.profiles["x"].nan, a.profiles["x"].pos_inf,
+                                     a.profiles["x"].max, a.profiles["x"].summary()["median"])))
+        x = np.concatenate([b.column("x").to_numpy() for b in data])
+        finite = x[np.isfinite(x)]
+        from transforms.profile import ProfileAccumulator
+        acc = ProfileAccumulator(("x",), True)
+        for b in data:
+            acc.add_batch(b)
+        assert_that(out, equal_to([(4000, 4, 4, float(finite.max()), acc.profiles["x"].summary()["median"])],
+                                  equals_fn=lambda a, b: nan_equal(list(a), list(b))))
