@@ -7,9 +7,14 @@ anomalies, which proves nothing non-finite reached the shards.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+
 import apache_beam as beam
 import pyarrow as pa
-import tensorflow_data_validation as tfdv
+
+with contextlib.redirect_stderr(io.StringIO()):  # TFDV announces its (unused) IPython visualization on import
+    import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from transforms.columns import RESERVED, is_list, to_list_array
