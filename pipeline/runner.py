@@ -134,7 +134,6 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
     }
     report["gate"]["failures"] = gate_failures(report)
     report["passed"] = not report["gate"]["failures"]
-    report["run"]["seconds"] = round(seconds, 3)
     write_json(join(stage, "report.json"), report)
     return report
 

@@ -34,15 +34,6 @@ class OutputColumn:
         return {"kind": "FixedLenFeature", "dtype": self.dtype, "shape": list(self.shape)}
 
 
-def output_dtype(arrow_type: pa.DataType) -> str:
-    t = arrow_type.value_type if is_list(arrow_type) else arrow_type
-    if pa.types.is_integer(t):
-        return "int64"
-    if pa.types.is_floating(t):
-        return "float32"
-    return "string"
-
-
 def to_output_batch(batch: pa.RecordBatch, columns: tuple[OutputColumn, ...]) -> pa.RecordBatch:
     """The list-typed batch of what gets written, in `columns` order."""
     view = BatchView(batch)
