@@ -215,17 +215,15 @@ def _inspect_tfrecord(path: str, vector_columns):
     from pipeline.tfrecord import decode_examples, read_record_batches  # TF import only for TFRecord inputs
 
     kinds: dict[str, str] = {}
-    for records in read_record_batches(path, TFRECORD_SAMPLE):
+    records = next(read_record_batches(path, TFRECORD_SAMPLE), [])  # the first records decide the kinds
+    if records:
         batch = decode_examples(records)
         for name, arr in zip(batch.schema.names, batch.columns):
             t = arr.type.value_type
             base = "int" if pa.types.is_integer(t) else "float" if pa.types.is_floating(t) else "string"
-            lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
-            multi = name in vector_columns or (len(lengths) and (lengths[~arr.is_null().to_numpy(
-                zero_copy_only=False)] > 1).any())
-            kind = base + "_list" if multi and base != "string" else base
-            kinds[name] = _unify(name, kinds.get(name), kind, path, path)
-        break
+            present = ~arr.is_null().to_numpy(zero_copy_only=False)
+            multi = name in vector_columns or bool((arr.value_lengths().to_numpy(zero_copy_only=False)[present] > 1).any())
+            kinds[name] = base + "_list" if multi and base != "string" else base
     return [ReadUnit(path, tuple(kinds))], kinds
 
 

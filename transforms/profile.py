@@ -85,8 +85,9 @@ class ColumnProfile:
     @property
     def std(self) -> float:
         """Population standard deviation of the finite values (0 for fewer than two)."""
-        return math.sqrt(self.m2 / self.finite) if self.finite > 1 and math.isfinite(self.m2) else (
-            0.0 if self.finite <= 1 else math.inf)
+        if self.finite <= 1:
+            return 0.0
+        return math.sqrt(self.m2 / self.finite) if math.isfinite(self.m2) else math.inf
 
     def summary(self) -> dict:
         """The report's per-feature keys; min/max/mean/std are None when there is no finite value."""
