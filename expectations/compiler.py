@@ -64,6 +64,10 @@ SUPPORTED = (
 )
 
 
+# Types that also apply to text columns; every other supported type needs numbers.
+ANY_COLUMN_TYPES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_in_set")
+
+
 @dataclasses.dataclass(frozen=True)
 class CompileOptions:
     labels: tuple[LabelSpec, ...] = ()
@@ -104,8 +108,7 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
         if column == ALL_COLUMNS:
             targets = numeric
         else:
-            targets = [_need(column, schema, where, numeric if e.type != "expect_column_values_to_not_be_null"
-                             and e.type != "expect_column_values_to_be_in_set" else None)]
+            targets = [_need(column, schema, where, None if e.type in ANY_COLUMN_TYPES else numeric)]
         for c in targets:
             add(e, c, _rule(e, c, where, schema))
     if options.mixed_precision:

@@ -16,6 +16,7 @@ from transforms.columns import BatchView, is_list, is_numeric, to_list_array
 from transforms.normalize import Scaling
 
 FEATURE, LABEL, PASSTHROUGH = "feature", "label", "passthrough"
+_VALUE_TYPES = {"float32": pa.float32(), "int64": pa.int64(), "string": pa.binary()}  # tf.Example's list types
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +46,9 @@ def to_output_batch(batch: pa.RecordBatch, columns: tuple[OutputColumn, ...]) ->
             scaled = pa.array(col.scaling.apply(values), mask=missing if missing.any() else None)
             arrays.append(to_list_array(scaled))
         elif is_list(arr.type):
-            value_type = {"float32": pa.float32(), "int64": pa.int64(), "string": pa.binary()}[col.dtype]
-            arrays.append(_list_of(arr, value_type))
+            arrays.append(_list_of(arr, _VALUE_TYPES[col.dtype]))
         elif is_numeric(arr.type):
-            arrays.append(to_list_array(arr, pa.float32() if col.dtype == "float32" else pa.int64()))
+            arrays.append(to_list_array(arr, _VALUE_TYPES[col.dtype]))
         else:
             arrays.append(to_list_array(pc.cast(arr, pa.string()), pa.binary()))
     return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
