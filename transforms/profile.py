@@ -50,7 +50,7 @@ class ColumnProfile:
         self.neg_inf += int(neg_inf.sum())
         if finite.size:
             with np.errstate(over="ignore", invalid="ignore"):
-                b_mean = float(finite.mean())
+                b_mean = _mean(finite)
                 b_m2 = float(np.square(finite - b_mean).sum())
             self._merge_moments(finite.size, b_mean, b_m2, float(finite.min()), float(finite.max()))
             if self.sketch is not None:
@@ -61,7 +61,11 @@ class ColumnProfile:
         n = n_a + n_b
         with np.errstate(over="ignore", invalid="ignore"):
             delta = np.float64(mean_b) - np.float64(self.mean)
-            self.mean = float(self.mean + delta * (n_b / n))
+            if np.isfinite(delta):
+                self.mean = float(self.mean + delta * (n_b / n))
+            else:  # means of opposite sign near the float64 limit: the weighted form cannot overflow
+                self.mean = float(self.mean * (n_a / n) + mean_b * (n_b / n))
+            # m2 may overflow to +Inf for values spread beyond ~1e154; std then reads +Inf, never NaN.
             self.m2 = float(self.m2 + m2_b + delta * delta * (n_a * n_b / n))
         self.finite = n
         self.min = min(self.min, min_b)
@@ -100,6 +104,15 @@ class ColumnProfile:
             lo, med, hi = self.sketch.quantiles([BULK_LOW, MEDIAN, BULK_HIGH])
             out.update({"q001": lo, "median": med, "q999": hi})
         return out
+
+
+def _mean(finite: np.ndarray) -> float:
+    """Mean of finite float64 values that does not overflow when their sum would (|x| near 1.8e308)."""
+    peak = float(np.abs(finite).max())
+    if peak < 1e300:
+        return float(finite.mean())
+    exponent = int(np.frexp(peak)[1])  # exact power-of-two scaling into [-1, 1]
+    return float(np.ldexp(np.ldexp(finite, -exponent).mean(), exponent))
 
 
 def _opt(f, a, b):
