@@ -14,6 +14,12 @@ _EXPORTS = {
     "NanguardError": "pipeline.errors",
     "ConfigError": "pipeline.errors",
     "InputError": "pipeline.errors",
+    "ModelCheckConfig": "pipeline.model_check",
+    "check_model": "pipeline.model_check",
+    "load_dataset": "pipeline.dataset",
+    "DatasetRefusedError": "pipeline.dataset",
+    "GateNotPassedError": "pipeline.dataset",
+    "ShardIntegrityError": "pipeline.dataset",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -43,6 +43,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--mixed-precision", action="store_true",
                    help="the model trains in mixed_float16: values written unnormalized must fit float16")
     r.add_argument("--overwrite", action="store_true", help="replace nanguard's outputs in a non-empty DIR")
+    r.add_argument("--model", metavar="PATH", help="after writing the shards, run `check-model` with this model; "
+                                                   "its result goes to report.json and a failure fails the gate")
+    r.add_argument("--model-label", metavar="COL", help="label for the model check (default: the only --label)")
+    r.add_argument("--model-loss", metavar="NAME", help="Keras loss for the model check (default: compiled loss)")
+
+    m = sub.add_parser("check-model", help="run a model over a run's shards; exit 0 if outputs, loss and "
+                                           "gradients are finite, 1 if not")
+    m.add_argument("--model", required=True, metavar="PATH", help=".keras, .h5 or a SavedModel directory")
+    m.add_argument("--data", required=True, metavar="DIR", help="a nanguard output directory")
+    m.add_argument("--label", metavar="COL", help="label feature; needed for the loss and gradient checks")
+    m.add_argument("--loss", metavar="NAME", help="Keras loss name (default: the model's compiled loss)")
+    m.add_argument("--batch-size", type=int, default=256)
+    m.add_argument("--max-batches", type=int, metavar="N", help="check only the first N batches")
+    m.add_argument("--mixed-precision", action="store_true", help="check under the mixed_float16 policy")
+    m.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    m.add_argument("--features", metavar="A,B,...", help="features stacked into a single-input model, in order")
+    m.add_argument("--outputs", choices=("auto", "probability", "any"), default="auto",
+                   help="probability: check outputs lie in [0, 1] (auto: when the last layer is softmax/sigmoid)")
+    m.add_argument("--unsafe-model", action="store_true",
+                   help="load models that hold code (Keras safe_mode off); only for models you trust")
 
     g = sub.add_parser("gate", help="exit 0 if a finished run passed, 1 if not, 2 if the report is missing/invalid")
     g.add_argument("path", metavar="DIR_OR_REPORT")
@@ -68,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
     from pipeline.errors import user_message
     try:
-        return {"run": _run, "gate": _gate, "demo": _demo}[args.command](args, tuple(beam_args))
+        return {"run": _run, "gate": _gate, "demo": _demo,
+                "check-model": _check_model}[args.command](args, tuple(beam_args))
     except KeyboardInterrupt:
         print("nanguard: interrupted", file=sys.stderr)
         return 130
@@ -93,7 +114,8 @@ def _config(args, beam_args):
                      num_shards=args.num_shards, compression=args.compression,
                      max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,
                      extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,
-                     overwrite=args.overwrite, beam_args=beam_args)
+                     overwrite=args.overwrite, model=args.model, model_label=args.model_label,
+                     model_loss=args.model_loss, beam_args=beam_args)
 
 
 def _run(args, beam_args) -> int:
@@ -101,6 +123,17 @@ def _run(args, beam_args) -> int:
     report = run(_config(args, beam_args))
     print(summary(report, args.output))
     return EXIT_PASSED if report["passed"] else EXIT_FAILED
+
+
+def _check_model(args, beam_args) -> int:
+    from pipeline.model_check import ModelCheckConfig, check_model, summary as model_summary
+    features = tuple(f for f in args.features.split(",") if f) if args.features else None
+    result = check_model(ModelCheckConfig(
+        model=args.model, data=args.data, label=args.label, loss=args.loss, batch_size=args.batch_size,
+        max_batches=args.max_batches, mixed_precision=args.mixed_precision, device=args.device, features=features,
+        outputs=args.outputs, safe_mode=not args.unsafe_model))
+    print(model_summary(result))
+    return EXIT_PASSED if result["passed"] else EXIT_FAILED
 
 
 def _gate(args, beam_args) -> int:
@@ -126,6 +159,7 @@ def _demo(args, beam_args) -> int:
     args.normalize, args.num_shards, args.compression, args.max_quarantine_fraction = "zscore", 4, "gzip", 0.001
     args.extreme_threshold = args.extreme_action = None
     args.mixed_precision = False
+    args.model = args.model_label = args.model_loss = None
     args.output = out
     report = run(_config(args, beam_args))
     print(summary(report, out))
@@ -143,6 +177,10 @@ def summary(report: dict, out: str) -> str:
         lines.append(f"  constant columns (scale 1, written as 0): {', '.join(constant)}")
     lines.append(f"outputs: {out}/data ({len(report['outputs']['shards'])} shards), {out}/quarantine, "
                  f"{out}/report.json")
+    mc = report.get("model_check")
+    if mc:
+        lines.append(f"model check: {'passed' if mc['passed'] else 'FAILED'} ({mc['examples']} examples on "
+                     f"{mc['device']})")
     verdict = "PASSED" if report["passed"] else "FAILED"
     lines.append(f"gate: {verdict}")
     lines.extend(f"  - {f}" for f in report["gate"]["failures"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from pipeline.errors import ConfigError
 from transforms.labels import LabelSpec
@@ -24,6 +25,9 @@ class RunConfig:
     extreme_action: str | None = None
     mixed_precision: bool = False
     overwrite: bool = False
+    model: str | None = None  # a model to check on the written shards (pipeline.model_check)
+    model_label: str | None = None
+    model_loss: str | None = None
     beam_args: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -45,3 +49,17 @@ class RunConfig:
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes:
             raise ConfigError(f"column(s) {', '.join(dupes)} named more than once in --label/--passthrough")
+        if self.model is not None and "://" not in self.model and not os.path.exists(self.model):
+            raise ConfigError(f"--model {self.model}: no such file or directory")
+        if self.model is None and (self.model_label or self.model_loss):
+            raise ConfigError("--model-label/--model-loss need --model")
+        if self.model_label is not None and self.model_label not in [lab.column for lab in self.labels]:
+            raise ConfigError(f"--model-label {self.model_label}: declare it with --label too")
+
+    @property
+    def check_label(self) -> str | None:
+        """The label the model check uses: --model-label, else the only scalar --label."""
+        if self.model_label is not None:
+            return self.model_label
+        scalar = [lab.column for lab in self.labels if not lab.is_vector]
+        return scalar[0] if len(self.labels) == 1 and scalar else None

@@ -31,6 +31,9 @@ def gate_failures(report: dict) -> list[str]:
         listed = "; ".join(f"{a['feature']}: {a['description']}" for a in anomalies[:5])
         failures.append(f"clean statistics have {len(anomalies)} TFDV anomal{'y' if len(anomalies) == 1 else 'ies'} "
                         f"(see anomalies.pbtxt): {listed}")
+    check = report.get("model_check")
+    if check and not check["passed"]:
+        failures.extend(f"model check: {f}" for f in check["failures"])
     return failures
 
 

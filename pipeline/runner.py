@@ -86,6 +86,8 @@ def run(config: RunConfig) -> dict:
     graph.build(p, plan, compiled, config, stage)
     p.run().wait_until_finish()
     report = assemble(config, plan, compiled, suite, stage, options, time.time() - started)
+    if config.model is not None:
+        report = add_model_check(report, config, stage, time.time() - started)
     publish(stage, config.output)
     return report
 
@@ -132,6 +134,23 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
                 "inputs": list(config.inputs), "format": plan.format, "files": len(plan.files),
                 "seconds": round(seconds, 3)},
     }
+    report["gate"]["failures"] = gate_failures(report)
+    report["passed"] = not report["gate"]["failures"]
+    write_json(join(stage, "report.json"), report)
+    return report
+
+
+def add_model_check(report: dict, config: RunConfig, stage: str, seconds: float) -> dict:
+    """Runs the model checker on the staged shards; its verdict joins the gate."""
+    from pipeline.model_check import ModelCheckConfig, check_model
+    if report["counts"]["clean_rows"] == 0:
+        report["model_check"] = None  # nothing to run the model on; the gate already fails
+        return report
+    report["model_check"] = check_model(ModelCheckConfig(model=config.model, data=stage, label=config.check_label,
+                                                         loss=config.model_loss,
+                                                         mixed_precision=config.mixed_precision))
+    report["model_check"]["data"] = config.output  # it ran on the staged copy of what is published there
+    report["run"]["seconds"] = round(seconds + report["model_check"]["seconds"], 3)
     report["gate"]["failures"] = gate_failures(report)
     report["passed"] = not report["gate"]["failures"]
     write_json(join(stage, "report.json"), report)

@@ -1,0 +1,164 @@
+"""Reading nanguard's shards back: `load_dataset` for training scripts, `read_shards` for the model checker.
+
+The shards are the end of the data flow; this module is the only way back in. `load_dataset` refuses an
+output whose report did not pass or whose shard bytes do not match the SHA-256 the report recorded, so a
+training script cannot silently use ungated or tampered data.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pipeline.errors import NanguardError
+
+_CHUNK = 8 << 20
+
+
+class DatasetRefusedError(NanguardError):
+    """load_dataset would not hand these shards to training."""
+
+
+class GateNotPassedError(DatasetRefusedError):
+    """The run's report says the gate failed (or there is no finished report)."""
+
+
+class ShardIntegrityError(DatasetRefusedError):
+    """A shard is missing, or its bytes are not the ones the report recorded."""
+
+
+def _read_json(path: str):
+    import tensorflow as tf
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except tf.errors.NotFoundError:
+        return None
+
+
+def _join(out_dir: str, name: str) -> str:
+    return out_dir.rstrip("/") + "/" + name
+
+
+def feature_spec(out_dir: str) -> dict:
+    """feature_spec.json as tf.io.parse_example features."""
+    import tensorflow as tf
+    raw = _read_json(_join(out_dir, "feature_spec.json"))
+    if raw is None:
+        raise ShardIntegrityError(f"{out_dir}: no feature_spec.json; is this a nanguard output directory?")
+    spec = {}
+    for name, s in raw.items():
+        dtype = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}[s["dtype"]]
+        spec[name] = (tf.io.FixedLenFeature(s["shape"], dtype) if s["kind"] == "FixedLenFeature"
+                      else tf.io.VarLenFeature(dtype))
+    return spec
+
+
+def shard_paths(out_dir: str) -> list[str]:
+    """The shard files, in shard order: from report.json when there is one, else from data/."""
+    import tensorflow as tf
+    report = _read_json(_join(out_dir, "report.json"))
+    if report is not None:
+        return [_join(out_dir, s["path"]) for s in report["outputs"]["shards"]]
+    return sorted(tf.io.gfile.glob(_join(out_dir, "data/part-*.tfrecord*")))
+
+
+def sha256_of(path: str) -> str:
+    import tensorflow as tf
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(out_dir: str, allow_failed: bool = False) -> dict:
+    """The report of a finished run whose shards may be trained on; raises DatasetRefusedError otherwise."""
+    import tensorflow as tf
+    report = _read_json(_join(out_dir, "report.json"))
+    if report is None:
+        raise GateNotPassedError(f"{out_dir}: no report.json, so the run did not finish (or this is not a nanguard "
+                                 f"output); rerun `nanguard run` and train only when its gate passes")
+    if not report.get("passed") and not allow_failed:
+        failures = "; ".join(report.get("gate", {}).get("failures", [])) or "see report.json"
+        raise GateNotPassedError(f"{out_dir}: the nanguard gate FAILED ({failures}); fix the data, or pass "
+                                 f"allow_failed=True to load it anyway")
+    for shard in report["outputs"]["shards"]:
+        path = _join(out_dir, shard["path"])
+        if not tf.io.gfile.exists(path):
+            raise ShardIntegrityError(f"{path}: shard listed in report.json is missing; rerun `nanguard run`")
+        actual = sha256_of(path)
+        if actual != shard["sha256"]:
+            raise ShardIntegrityError(f"{path}: SHA-256 {actual[:16]}... does not match {shard['sha256'][:16]}... "
+                                      f"recorded in report.json; the shard changed after the run. Rerun "
+                                      f"`nanguard run` (or pass verify=False if you changed it on purpose)")
+    return report
+
+
+def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool = False, shuffle_buffer: int = 0,
+                seed: int | None = None, drop_remainder: bool = False, paths: list[str] | None = None):
+    """Batches of parsed examples (dicts of tensors) from the shards.
+
+    with_ids adds '__shard' (index into `paths`) and '__record' (record number within it) to each batch,
+    so a failing example can be named exactly. Reads interleave over shards, deterministically unless
+    shuffling.
+    """
+    import tensorflow as tf
+    paths = shard_paths(out_dir) if paths is None else paths
+    if not paths:
+        raise ShardIntegrityError(f"{out_dir}: no shards under data/; did `nanguard run` write any clean rows?")
+    spec = feature_spec(out_dir)
+    if columns is not None:
+        unknown = [c for c in columns if c not in spec]
+        if unknown:
+            raise NanguardError(f"{', '.join(unknown)}: not in {out_dir}/feature_spec.json "
+                                f"(features: {', '.join(spec)})")
+        spec = {c: spec[c] for c in columns}
+    compression = "GZIP" if paths[0].endswith(".gz") else ""
+    files = tf.data.Dataset.from_tensor_slices((paths, tf.range(len(paths), dtype=tf.int64)))
+
+    def records(path, index):
+        ds = tf.data.TFRecordDataset(path, compression_type=compression)
+        return ds.enumerate().map(lambda i, r: (index, i, r))
+
+    ds = files.interleave(records, cycle_length=min(len(paths), 8), block_length=64,
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer)
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def parse(shard, record, serialized):
+        parsed = tf.io.parse_example(serialized, spec)
+        if with_ids:
+            parsed["__shard"], parsed["__record"] = shard, record
+        return parsed
+
+    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer) \
+             .prefetch(tf.data.AUTOTUNE)
+
+
+def load_dataset(out_dir: str, batch_size: int, label: str | None = None, *, features=None, shuffle: bool = False,
+                 shuffle_buffer: int = 10_000, seed: int | None = None, drop_remainder: bool = False,
+                 allow_failed: bool = False, verify_checksums: bool = True):
+    """A tf.data.Dataset of a nanguard output, for training.
+
+    Yields feature dicts, or (features, label) pairs when `label` is given. Refuses (GateNotPassedError)
+    an output whose gate failed unless allow_failed=True, and (ShardIntegrityError) a shard whose SHA-256
+    does not match report.json unless verify_checksums=False.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}: needs a whole number >= 1")
+    if verify_checksums:
+        verify(out_dir, allow_failed=allow_failed)
+    else:
+        report = _read_json(_join(out_dir, "report.json"))
+        if report is None or (not report.get("passed") and not allow_failed):
+            verify(out_dir, allow_failed=allow_failed)  # raises with the reason
+    spec = feature_spec(out_dir)
+    if label is not None and label not in spec:
+        raise NanguardError(f"label={label!r}: not in {out_dir}/feature_spec.json (features: {', '.join(spec)})")
+    columns = None if features is None else list(features) + ([label] if label and label not in features else [])
+    ds = read_shards(out_dir, batch_size, columns=columns, shuffle_buffer=shuffle_buffer if shuffle else 0,
+                     seed=seed, drop_remainder=drop_remainder)
+    if label is None:
+        return ds
+    return ds.map(lambda batch: ({k: v for k, v in batch.items() if k != label}, batch[label]))

@@ -1,0 +1,570 @@
+"""The model checker: runs the model over the cleaned shards and proves outputs, loss and gradients finite.
+
+Sits after the shards are written (`nanguard check-model`, or `nanguard run --model`). One compiled
+tf.function per batch computes every check; counters live in device variables and the host reads them
+once every POLL_EVERY batches, not per batch. When a check fails, the first failing batch is re-run
+eagerly to name the rows (shard and record), the quantity, and the first layer whose output is non-finite.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+from pipeline.errors import ConfigError, InputError
+
+POLL_EVERY = 64  # batches between host reads of the device counters
+PROB_TOLERANCE = 1e-3  # softmax rows must sum to 1 within this
+FLOAT16_MAX = 65504.0
+MAX_ROWS_NAMED = 20
+DEVICES = ("auto", "cpu", "gpu")
+OUTPUT_KINDS = ("auto", "probability", "any")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCheckConfig:
+    model: object  # a path (.keras, .h5, SavedModel dir) or a keras.Model
+    data: str  # a nanguard output directory
+    label: str | None = None
+    loss: object = None  # a Keras loss name or callable; None: the model's compiled loss, if any
+    batch_size: int = 256
+    max_batches: int | None = None
+    mixed_precision: bool = False
+    device: str = "auto"
+    features: tuple[str, ...] | None = None
+    outputs: str = "auto"
+    safe_mode: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.batch_size}: needs a whole number >= 1")
+        if self.max_batches is not None and (not isinstance(self.max_batches, int) or self.max_batches < 1):
+            raise ConfigError(f"--max-batches {self.max_batches}: needs a whole number >= 1")
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device {self.device}: not one of {', '.join(DEVICES)}")
+        if self.outputs not in OUTPUT_KINDS:
+            raise ConfigError(f"--outputs {self.outputs}: not one of {', '.join(OUTPUT_KINDS)}")
+
+
+# ---------------------------------------------------------------- loading
+
+def load_model(path: str, safe_mode: bool = True):
+    """A Keras model from .keras/.h5 (safe_mode on: no arbitrary code), or a SavedModel directory."""
+    import keras
+    if not os.path.exists(path) and "://" not in path:
+        raise InputError(f"--model {path}: no such file or directory")
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise InputError(f"--model {path}: a directory without saved_model.pb; give a .keras or .h5 file or "
+                             f"a TensorFlow SavedModel directory")
+        return _SavedModel(path)
+    if not path.endswith((".keras", ".h5", ".hdf5")):
+        raise InputError(f"--model {path}: unknown model format; give a .keras or .h5 file or a SavedModel "
+                         f"directory")
+    try:
+        return keras.models.load_model(path, safe_mode=safe_mode)
+    except ValueError as e:
+        if "safe_mode" in str(e) or "unsafe" in str(e).lower():
+            raise InputError(f"--model {path}: refused by Keras safe_mode (the model holds code, e.g. a Lambda "
+                             f"layer). Load it only if you trust its author: --unsafe-model") from None
+        raise InputError(f"--model {path}: Keras cannot load it ({str(e).splitlines()[0]})") from None
+    except (OSError, TypeError) as e:
+        raise InputError(f"--model {path}: Keras cannot load it ({str(e).splitlines()[0]})") from None
+
+
+class _SavedModel:
+    """A TensorFlow SavedModel's serving signature, called like a model (no layers to probe)."""
+
+    def __init__(self, path: str):
+        import tensorflow as tf
+        self.path = path
+        self._loaded = tf.saved_model.load(path)
+        names = [k for k in ("serving_default", "serve") if k in self._loaded.signatures]
+        if not names:
+            raise InputError(f"--model {path}: the SavedModel has no serving_default signature "
+                             f"(signatures: {', '.join(self._loaded.signatures) or 'none'})")
+        self._fn = self._loaded.signatures[names[0]]
+        self.input_names = sorted(self._fn.structured_input_signature[1])
+        self.trainable_variables = list(getattr(self._loaded, "trainable_variables", []))
+        self.layers = None
+        self.loss = None
+        self.name = os.path.basename(path.rstrip("/"))
+
+    def __call__(self, inputs, training=False):
+        if not isinstance(inputs, dict):
+            inputs = {self.input_names[0]: inputs}
+        out = self._fn(**inputs)
+        return out[sorted(out)[0]] if len(out) == 1 else out
+
+
+# ---------------------------------------------------------------- inputs
+
+def _input_plan(model, spec: dict, roles: dict, label: str | None, features):
+    """How batches feed the model: ('dict', names) for named inputs, ('stack', names) for one matrix."""
+    names = _model_input_names(model)
+    if features is None and names and all(n in spec for n in names):
+        return "dict", tuple(names)
+    if names and len(names) > 1 and features is None:
+        raise ConfigError(f"the model has inputs {', '.join(names)}, not all of which are features of the shards "
+                          f"({', '.join(spec)}); name the model's inputs like the features")
+    if features is not None:
+        chosen = list(features)
+        unknown = [c for c in chosen if c not in spec]
+        if unknown:
+            raise ConfigError(f"--features {','.join(unknown)}: not in feature_spec.json (features: {', '.join(spec)})")
+    else:
+        chosen = [n for n, s in spec.items() if n != label and roles.get(n) != "label" and _scalar_number(s)]
+    bad = [c for c in chosen if not _scalar_number(spec[c])]
+    if bad:
+        raise ConfigError(f"--features {','.join(bad)}: a stacked input needs numeric features with one value per "
+                          f"example; these are lists, strings or may be missing")
+    if not chosen:
+        raise ConfigError("no numeric features to feed the model; name them with --features")
+    width = _input_width(model)
+    if width is not None and width != len(chosen):
+        raise ConfigError(f"the model takes {width} input values per example but the shards have {len(chosen)} "
+                          f"numeric non-label features ({', '.join(chosen)}); choose them with --features")
+    return "stack", tuple(chosen)
+
+
+def _scalar_number(s) -> bool:
+    import tensorflow as tf
+    return isinstance(s, tf.io.FixedLenFeature) and list(s.shape) == [] and s.dtype in (tf.float32, tf.int64)
+
+
+def _model_input_names(model):
+    if isinstance(model, _SavedModel):
+        return model.input_names
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return []
+    return [getattr(t, "name", None) or "" for t in inputs]
+
+
+def _input_width(model):
+    shape = None
+    inputs = getattr(model, "inputs", None)
+    if inputs and len(inputs) == 1:
+        shape = inputs[0].shape
+    if shape is None or len(shape) != 2:
+        return None
+    return shape[-1]
+
+
+def _features_of(batch: dict, plan):
+    import tensorflow as tf
+    how, names = plan
+    if how == "dict":
+        return {n: batch[n] for n in names}
+    return tf.stack([tf.cast(batch[n], tf.float32) for n in names], axis=1)
+
+
+# ---------------------------------------------------------------- loss and outputs
+
+def _loss_fn(model, loss):
+    """(callable(y_true, y_pred) -> scalar, its name), or (None, why there is no loss check)."""
+    import keras
+    if loss is None:
+        loss = getattr(model, "loss", None)
+        if loss is None:
+            return None, "no --loss and the model has no compiled loss"
+    if isinstance(loss, str):
+        try:
+            fn = keras.losses.get(loss)
+        except ValueError:
+            raise ConfigError(f"--loss {loss}: not a Keras loss (e.g. binary_crossentropy, "
+                              f"sparse_categorical_crossentropy, mse)") from None
+        return fn, loss
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    return loss, name
+
+
+def _probability_head(model, outputs: str) -> str | None:
+    """'softmax', 'sigmoid', 'probability' (told) or None."""
+    if outputs == "probability":
+        return "probability"
+    if outputs == "any" or isinstance(model, _SavedModel):
+        return None
+    layers = getattr(model, "layers", None)
+    if not layers:
+        return None
+    last = layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "") if activation is not None else ""
+    if type(last).__name__ == "Softmax" or name == "softmax":
+        return "softmax"
+    if name == "sigmoid":
+        return "sigmoid"
+    return None
+
+
+# ---------------------------------------------------------------- device
+
+def _device(choice: str) -> tuple[str, str]:
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if choice == "gpu" and not gpus:
+        raise ConfigError("--device gpu: TensorFlow sees no GPU here; use --device auto or cpu")
+    if gpus and choice != "cpu":
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return "/GPU:0", f"GPU:0 ({details.get('device_name', 'GPU')})"
+    return "/CPU:0", "CPU"
+
+
+def _mixed_clone(model):
+    """The same model and weights under the mixed_float16 policy (output layer kept float32, as Keras advises)."""
+    import keras
+    if isinstance(model, _SavedModel) or not hasattr(model, "get_config"):
+        raise ConfigError("--mixed-precision needs a Keras Sequential or functional model")
+    last = model.layers[-1] if model.layers else None
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer is not last:
+            config["dtype"] = "mixed_float16"
+        return layer.__class__.from_config(config)
+
+    try:
+        twin = keras.models.clone_model(model, clone_function=clone)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise ConfigError(f"--mixed-precision: cannot rebuild this model under mixed_float16 ({e}); build it under "
+                          f"keras.mixed_precision.set_global_policy('mixed_float16') and check it without the "
+                          f"flag") from None
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _layer_probe(model):
+    """A model returning every layer's output (functional/Sequential), or None when layers cannot be probed."""
+    import keras
+    layers = getattr(model, "layers", None)
+    if isinstance(model, _SavedModel) or not layers or not getattr(model, "inputs", None):
+        return None, []
+    probed, outputs = [], []
+    for layer in layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            out = layer.output
+        except (AttributeError, ValueError):
+            continue
+        if isinstance(out, (list, tuple)):
+            continue
+        probed.append(layer.name)
+        outputs.append(out)
+    if not outputs:
+        return None, []
+    return keras.Model(model.inputs, outputs), probed
+
+
+# ---------------------------------------------------------------- the check
+
+def check_model(config: ModelCheckConfig) -> dict:
+    """Runs the checks; returns the result that goes to report.json['model_check'] (see `passed`)."""
+    import tensorflow as tf
+    from pipeline.dataset import feature_spec, read_shards, shard_paths, _read_json, _join
+
+    started = time.time()
+    spec = feature_spec(config.data)
+    paths = shard_paths(config.data)
+    report = _read_json(_join(config.data, "report.json")) or {}
+    roles = {k: v.get("role") for k, v in report.get("features", {}).items()}
+    if config.label is not None and config.label not in spec:
+        raise ConfigError(f"--label {config.label}: not in {config.data}/feature_spec.json (features: "
+                          f"{', '.join(spec)})")
+    device, device_name = _device(config.device)
+    with tf.device(device):
+        model = load_model(config.model, config.safe_mode) if isinstance(config.model, str) else config.model
+        model_name = config.model if isinstance(config.model, str) else getattr(model, "name", "model")
+        if config.mixed_precision:
+            model = _mixed_clone(model)
+        plan = _input_plan(model, spec, roles, config.label, config.features)
+        loss_fn, loss_name = _loss_fn(model, config.loss)
+        if config.label is None and loss_fn is not None:
+            loss_fn, loss_name = None, "no --label, so no loss"
+        head = _probability_head(model, config.outputs)
+        probe, probed_layers = _layer_probe(model) if config.mixed_precision else (None, [])
+        variables = list(model.trainable_variables) if loss_fn is not None else []
+        step = _Step(model, plan, config.label, loss_fn, head, variables, probe)
+        columns = list(plan[1]) + ([config.label] if config.label else [])
+        ds = read_shards(config.data, config.batch_size, columns=columns, with_ids=True, paths=paths)
+        if config.max_batches:
+            ds = ds.take(config.max_batches)
+        batches, stopped_early = 0, False
+        checked_from = time.time()
+        for batch in ds:
+            step(batch, tf.constant(batches, tf.int64))
+            batches += 1
+            if batches % POLL_EVERY == 0 and int(step.first_bad.numpy()) >= 0:
+                stopped_early = True  # the first failure is known; the rest of the data cannot un-fail it
+                break
+        seconds = time.time() - checked_from
+        totals = step.read()
+        failure = None
+        if totals["first_bad"] >= 0:
+            failure = _explain(step, config, paths, totals["first_bad"], columns)
+    examples = totals["examples"]
+    checks = {
+        "outputs_finite": {"checked": True, "nonfinite_values": totals["bad_outputs"]},
+        "probability_outputs": {"checked": head is not None, "head": head,
+                                "values_outside_0_1": totals["bad_prob_values"],
+                                "rows_not_summing_to_1": totals["bad_prob_rows"]},
+        "loss_finite": {"checked": loss_fn is not None, "loss": loss_name, "nonfinite_batches": totals["bad_loss"]},
+        "gradients_finite": {"checked": loss_fn is not None, "variables": len(variables),
+                             "nonfinite_by_variable": {_var_name(v): n for v, n in zip(variables, totals["bad_grads"])
+                                                       if n}},
+        "float16_overflow": {"checked": config.mixed_precision,
+                             "nonfinite_activations_by_layer": {name: n for name, n in
+                                                                zip(probed_layers, totals["fp16_by_layer"]) if n}},
+    }
+    failures = _failure_lines(checks, failure, config.mixed_precision)
+    return {
+        "passed": not failures,
+        "failures": failures,
+        "model": str(model_name),
+        "data": config.data,
+        "label": config.label,
+        "inputs": {"mode": plan[0], "features": list(plan[1])},
+        "mixed_precision": config.mixed_precision,
+        "device": device_name,
+        "batches": batches,
+        "examples": examples,
+        "seconds": round(time.time() - started, 3),
+        "examples_per_second": round(examples / seconds, 1) if seconds > 0 else None,
+        "stopped_early": stopped_early,
+        "checks": checks,
+        "failure": failure,
+    }
+
+
+def _var_name(v) -> str:
+    return getattr(v, "path", None) or v.name
+
+
+def _failure_lines(checks: dict, failure: dict | None, mixed: bool) -> list[str]:
+    lines = []
+    c = checks
+    if c["outputs_finite"]["nonfinite_values"]:
+        lines.append(f"model outputs: {c['outputs_finite']['nonfinite_values']} non-finite values")
+    p = c["probability_outputs"]
+    if p["values_outside_0_1"] or p["rows_not_summing_to_1"]:
+        lines.append(f"probability outputs ({p['head']}): {p['values_outside_0_1']} values outside [0, 1], "
+                     f"{p['rows_not_summing_to_1']} rows not summing to 1 within {PROB_TOLERANCE:g}")
+    if c["loss_finite"]["nonfinite_batches"]:
+        lines.append(f"loss {c['loss_finite']['loss']}: non-finite in {c['loss_finite']['nonfinite_batches']} "
+                     f"batch(es)")
+    bad = c["gradients_finite"]["nonfinite_by_variable"]
+    if bad:
+        lines.append(f"gradients: non-finite for {len(bad)} variable(s): {', '.join(list(bad)[:5])}")
+    if mixed and c["float16_overflow"]["nonfinite_activations_by_layer"]:
+        by = c["float16_overflow"]["nonfinite_activations_by_layer"]
+        lines.append(f"mixed_float16: activations beyond float16 range (+/-{FLOAT16_MAX:g}) in layer(s) "
+                     f"{', '.join(f'{k} ({v})' for k, v in by.items())}")
+    if failure is not None:
+        rows = ", ".join(f"{r['shard']} record {r['record']}" for r in failure["rows"][:3])
+        lines.append(f"first failure: batch {failure['batch']}, {failure['quantity']}, "
+                     f"{failure['rows_failing']} row(s)" + (f" e.g. {rows}" if rows else "") +
+                     (f", first non-finite layer '{failure['layer']}'" if failure.get("layer") else ""))
+    return lines
+
+
+class _Step:
+    """The compiled per-batch check and its device-side counters."""
+
+    def __init__(self, model, plan, label, loss_fn, head, variables, probe):
+        import tensorflow as tf
+        self.model, self.plan, self.label, self.loss_fn, self.head = model, plan, label, loss_fn, head
+        self.variables, self.probe = variables, probe
+        self.n_layers = len(probe.outputs) if probe is not None else 0
+        self.counters = tf.Variable(tf.zeros([6], tf.int64), trainable=False)  # examples, bad out/prob/rows/loss
+        self.first_bad = tf.Variable(tf.constant(-1, tf.int64), trainable=False)
+        self.bad_grads = tf.Variable(tf.zeros([max(len(variables), 1)], tf.int64), trainable=False)
+        self.fp16 = tf.Variable(tf.zeros([max(self.n_layers, 1)], tf.int64), trainable=False)
+        # No jit_compile: XLA was not measured to help here (no GPU was lent), and it rejects some layers.
+        self._fn = tf.function(self._check, reduce_retracing=True)
+
+    def __call__(self, batch, index):
+        self._fn({k: v for k, v in batch.items() if not k.startswith("__")}, index)
+
+    def forward(self, x, training=False):
+        import tensorflow as tf
+        if self.probe is not None:
+            acts = self.probe(x, training=training)
+            acts = acts if isinstance(acts, (list, tuple)) else [acts]
+            return acts[-1], acts
+        return self.model(x, training=training), []
+
+    def quantities(self, batch):
+        """outputs, activations, loss, gradients of one batch (eager or traced)."""
+        import tensorflow as tf
+        x = _features_of(batch, self.plan)
+        if self.loss_fn is None:
+            out, acts = self.forward(x)
+            return out, acts, None, []
+        with tf.GradientTape() as tape:
+            out, acts = self.forward(x)
+            loss = tf.reduce_mean(tf.cast(self.loss_fn(_align(batch[self.label], out), out), tf.float32))
+        grads = tape.gradient(loss, self.variables)
+        return out, acts, loss, grads
+
+    def _check(self, batch, index):
+        import tensorflow as tf
+        out, acts, loss, grads = self.quantities(batch)
+        flat = [tf.cast(o, tf.float32) for o in tf.nest.flatten(out)]
+        n = tf.cast(tf.shape(flat[0])[0], tf.int64)
+        bad_out = tf.add_n([_count(~tf.math.is_finite(o)) for o in flat])
+        bad_prob = bad_rows = tf.constant(0, tf.int64)
+        if self.head is not None:
+            o = flat[0]
+            finite = tf.math.is_finite(o)
+            bad_prob = _count(finite & ((o < 0.0) | (o > 1.0)))
+            if self.head == "softmax":
+                bad_rows = _count(tf.abs(tf.reduce_sum(o, axis=-1) - 1.0) > PROB_TOLERANCE)
+        bad_loss = tf.constant(0, tf.int64) if loss is None else tf.cast(~tf.math.is_finite(loss), tf.int64)
+        if grads:
+            per_var = tf.stack([_count(~tf.math.is_finite(_dense(g))) if g is not None
+                                else tf.constant(0, tf.int64) for g in grads])
+            self.bad_grads.assign_add(per_var)
+            bad_grad = tf.reduce_sum(per_var)
+        else:
+            bad_grad = tf.constant(0, tf.int64)
+        bad_act = tf.constant(0, tf.int64)
+        if acts and self.probe is not None:
+            per_layer = tf.stack([_count(~tf.math.is_finite(tf.cast(a, tf.float32))) for a in acts])
+            self.fp16.assign_add(per_layer)
+            bad_act = tf.reduce_sum(per_layer)
+        self.counters.assign_add(tf.stack([n, bad_out, bad_prob, bad_rows, bad_loss, tf.constant(1, tf.int64)]))
+        failed = (bad_out + bad_prob + bad_rows + bad_loss + bad_grad + bad_act) > 0
+        self.first_bad.assign(tf.where((self.first_bad < 0) & failed, index, self.first_bad))
+
+    def read(self) -> dict:
+        c = [int(v) for v in self.counters.numpy()]
+        return {"examples": c[0], "bad_outputs": c[1], "bad_prob_values": c[2], "bad_prob_rows": c[3],
+                "bad_loss": c[4], "first_bad": int(self.first_bad.numpy()),
+                "bad_grads": [int(v) for v in self.bad_grads.numpy()][:len(self.variables)],
+                "fp16_by_layer": [int(v) for v in self.fp16.numpy()][:self.n_layers]}
+
+
+def _count(mask):
+    import tensorflow as tf
+    return tf.reduce_sum(tf.cast(mask, tf.int64))
+
+
+def _dense(g):
+    import tensorflow as tf
+    return g.values if isinstance(g, tf.IndexedSlices) else g
+
+
+def _align(y, out):
+    """A [B] label against a [B, 1] output gets the trailing axis Keras losses expect."""
+    import tensorflow as tf
+    o = tf.nest.flatten(out)[0]
+    if y.shape.rank is not None and o.shape.rank is not None and y.shape.rank == o.shape.rank - 1 \
+            and o.shape[-1] == 1:
+        y = tf.expand_dims(y, -1)
+    if y.dtype.is_floating and o.dtype != y.dtype:
+        y = tf.cast(y, o.dtype)
+    return y
+
+
+# ---------------------------------------------------------------- explaining a failure
+
+def _explain(step: _Step, config: ModelCheckConfig, paths, index: int, columns) -> dict:
+    """Re-runs the first failing batch eagerly: which rows, which quantity, which layer."""
+    import numpy as np
+    import tensorflow as tf
+    from pipeline.dataset import read_shards
+
+    ds = read_shards(config.data, config.batch_size, columns=columns, with_ids=True, paths=paths)
+    batch = next(iter(ds.skip(index).take(1)))
+    data = {k: v for k, v in batch.items() if not k.startswith("__")}
+    out, _, loss, grads = step.quantities(data)
+    flat = [tf.cast(o, tf.float32).numpy() for o in tf.nest.flatten(out)]
+    rows = np.zeros(flat[0].shape[0], bool)
+    quantity = None
+    for o in flat:
+        rows |= ~np.isfinite(o.reshape(o.shape[0], -1)).all(axis=1)
+    if rows.any():
+        quantity = "output"
+    if quantity is None and step.head is not None:
+        o = flat[0].reshape(flat[0].shape[0], -1)
+        bad = ((o < 0) | (o > 1)).any(axis=1)
+        if step.head == "softmax":
+            bad |= np.abs(o.sum(axis=1) - 1) > PROB_TOLERANCE
+        if bad.any():
+            rows, quantity = bad, "probability output"
+    if quantity is None and loss is not None and not np.isfinite(float(loss)):
+        rows, quantity = _per_row(step, data, lambda o, l, g: not np.isfinite(float(l))), "loss"
+    if quantity is None and grads:
+        bad_vars = [_var_name(v) for v, g in zip(step.variables, grads)
+                    if g is not None and not np.isfinite(_dense(g).numpy()).all()]
+        if bad_vars:
+            quantity = f"gradient of {', '.join(bad_vars[:3])}"
+            rows = _per_row(step, data, lambda o, l, g: any(
+                x is not None and not np.isfinite(_dense(x).numpy()).all() for x in g))
+    if quantity is None and step.probe is not None:
+        _, acts = step.forward(_features_of(data, step.plan))
+        for a in acts:
+            a = tf.cast(a, tf.float32).numpy()
+            rows |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+        if rows.any():
+            quantity = "activation beyond float16 range"
+    shard, record = batch["__shard"].numpy(), batch["__record"].numpy()
+    named = [{"offset": int(i), "shard": os.path.relpath(paths[shard[i]], config.data) if "://" not in paths[0]
+              else paths[shard[i]], "record": int(record[i])} for i in np.flatnonzero(rows)[:MAX_ROWS_NAMED]]
+    layer = _first_bad_layer(step.model, data, step.plan, rows if rows.any() else None)
+    if layer is None and quantity and quantity.startswith("gradient of "):
+        layer = quantity[len("gradient of "):].split("/")[0].split(",")[0]
+    return {"batch": index, "quantity": quantity or "unknown", "rows_failing": int(rows.sum()), "rows": named,
+            "layer": layer}
+
+
+def _per_row(step: _Step, data: dict, is_bad) -> "np.ndarray":
+    """Which rows of one batch, checked one at a time, make `is_bad(outputs, loss, grads)` true."""
+    import numpy as np
+    n = int(next(iter(data.values())).shape[0])
+    bad = np.zeros(n, bool)
+    for i in range(n):
+        out, _, loss, grads = step.quantities({k: v[i:i + 1] for k, v in data.items()})
+        bad[i] = is_bad(out, loss, grads)
+    return bad
+
+
+def _first_bad_layer(model, data: dict, plan, rows) -> str | None:
+    """The first layer, in order, whose output is non-finite for the failing rows (Keras models only)."""
+    import numpy as np
+    probe, names = _layer_probe(model)
+    if probe is None:
+        return None
+    acts = probe(_features_of(data, plan), training=False)
+    acts = acts if isinstance(acts, (list, tuple)) else [acts]
+    for name, a in zip(names, acts):
+        a = np.asarray(a, dtype=np.float32)
+        a = a.reshape(a.shape[0], -1)
+        if rows is not None:
+            a = a[rows]
+        if not np.isfinite(a).all():
+            return name
+    return None
+
+
+def summary(result: dict) -> str:
+    """Human lines for the CLI."""
+    rate = result["examples_per_second"]
+    head = (f"model check: {result['examples']} examples in {result['batches']} batches on {result['device']}"
+            f" ({rate:,.0f} examples/s)" if rate else f"model check: {result['examples']} examples on "
+                                                     f"{result['device']}")
+    lines = [head]
+    for name, c in result["checks"].items():
+        if not c["checked"]:
+            continue
+        lines.append(f"  checked {name.replace('_', ' ')}")
+    f = result["failure"]
+    if f:
+        lines.append(f"  first failing batch {f['batch']}: {f['quantity']} non-finite or invalid in "
+                     f"{f['rows_failing']} row(s)" + (f", first at layer '{f['layer']}'" if f["layer"] else ""))
+        for r in f["rows"][:5]:
+            lines.append(f"    {r['shard']} record {r['record']} (batch offset {r['offset']})")
+    lines.append("model check: " + ("PASSED" if result["passed"] else "FAILED"))
+    lines.extend(f"  - {x}" for x in result["failures"])
+    return "\n".join(lines)
