@@ -20,6 +20,7 @@ _EXPORTS = {
     "DatasetRefusedError": "pipeline.dataset",
     "GateNotPassedError": "pipeline.dataset",
     "ShardIntegrityError": "pipeline.dataset",
+    "NonFiniteLossGuard": "pipeline.training_guard",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,0 +1,106 @@
+"""The training side: load_dataset refuses ungated or tampered shards; the loss guard; the seed-scenario example."""
+import json
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from pipeline import GateNotPassedError, NonFiniteLossGuard, RunConfig, ShardIntegrityError, load_dataset, run
+from transforms.labels import LabelSpec
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+import seed_scenarios  # noqa: E402
+
+ROWS = 4000
+
+
+def _run(tmp_path, bad_rows=0, name="out"):
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.normal(size=ROWS), "b": rng.uniform(0, 9, size=ROWS),
+                       "y": rng.integers(0, 2, size=ROWS)})
+    df.loc[:bad_rows - 1, "a"] = np.nan
+    src = str(tmp_path / f"{name}.parquet")
+    df.to_parquet(src)
+    out = str(tmp_path / name)
+    return out, run(RunConfig(inputs=(src,), output=out, labels=(LabelSpec.parse("y:binary"),), num_shards=3))
+
+
+def _count(ds):
+    return sum(int(tf.shape(b[1] if isinstance(b, tuple) else b["a"])[0]) for b in ds)
+
+
+def test_passing_run_yields_exactly_the_clean_rows_as_feature_label_pairs(tmp_path):
+    out, report = _run(tmp_path, bad_rows=2)
+    assert report["passed"] and report["counts"]["clean_rows"] == ROWS - 2
+    ds = load_dataset(out, 512, label="y")
+    features, label = next(iter(ds))
+    assert set(features) == {"a", "b"} and label.dtype == tf.int64
+    assert _count(ds) == ROWS - 2
+    values = np.concatenate([f["a"].numpy() for f, _ in ds])
+    assert np.isfinite(values).all() and abs(values.mean()) < 1e-3  # normalized, finite
+    assert _count(load_dataset(out, 1000, shuffle=True, seed=1)) == ROWS - 2
+
+
+def test_failed_gate_is_refused_unless_allow_failed(tmp_path):
+    out, report = _run(tmp_path, bad_rows=40)  # 1% quarantined > the 0.1% default
+    assert not report["passed"]
+    with pytest.raises(GateNotPassedError, match="gate FAILED.*quarantined.*allow_failed=True"):
+        load_dataset(out, 256)
+    assert _count(load_dataset(out, 256, allow_failed=True)) == ROWS - 40
+
+
+def test_one_flipped_byte_in_a_shard_is_refused(tmp_path):
+    out, report = _run(tmp_path)
+    shard = os.path.join(out, report["outputs"]["shards"][1]["path"])
+    data = bytearray(open(shard, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(shard, "wb").write(bytes(data))
+    with pytest.raises(ShardIntegrityError, match="part-00001-of-00003.*SHA-256.*does not match"):
+        load_dataset(out, 256)
+
+
+def test_no_report_means_no_dataset(tmp_path):
+    out, _ = _run(tmp_path)
+    os.remove(os.path.join(out, "report.json"))  # what an interrupted run leaves
+    with pytest.raises(GateNotPassedError, match="no report.json"):
+        load_dataset(out, 256, allow_failed=True)
+
+
+def test_loss_guard_stops_training_at_the_first_non_finite_loss(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    x = np.ones((64, 2), np.float32)
+    y = np.ones((64, 1), np.float32)
+    y[40] = np.nan
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    guard = NonFiniteLossGuard(str(tmp_path / "out"), "model.keras")
+    history = model.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0, callbacks=[guard])
+    assert len(history.history["loss"]) == 1  # stopped in the first epoch
+    assert "batch 5" in guard.message and "report.json" in guard.message and "check-model" in guard.message
+    assert "training stopped" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_seed_scenarios_train_to_nan_on_raw_data_and_finite_on_nanguard_shards(tmp_path):
+    for scenario in (1, 2, 4):
+        df, how = seed_scenarios.scenario_data(scenario, 8000)
+        raw_loss, raw_finite = seed_scenarios.train_raw(df, how, scenario, epochs=1)
+        work = tmp_path / f"s{scenario}"
+        work.mkdir()
+        report, loss, finite = seed_scenarios.train_with_nanguard(df, how, scenario, 1, str(work))
+        assert report["passed"] and finite and all(math.isfinite(v) for v in loss), (scenario, loss)
+        if scenario == 1:
+            assert not raw_finite  # NaN weights (Keras' clipped cross-entropy hides it in the loss)
+            assert report["counts"]["by_rule"].get("pos_inf:f3", 0) + report["counts"]["by_rule"].get(
+                "neg_inf:f3", 0) > 0
+        elif scenario == 2:
+            assert math.isnan(raw_loss[0]) and not raw_finite
+            assert report["counts"]["by_rule"]["label_probability:y"] == int((df["y"] == 2.0).sum())
+        else:
+            assert raw_loss[0] > 1000 * loss[0]  # unscaled: the loss explodes; z-scored: it does not
+    assert json.dumps(report)  # the report of the last run is plain JSON
