@@ -25,7 +25,10 @@ import pyarrow as pa
 
 
 def profile_json(acc) -> dict:
-    return {"rows": acc.rows, "columns": {c: p.summary() for c, p in acc.profiles.items()}}
+    """The driver's copy of a profile: summaries, and the sketches the report's histograms are drawn from."""
+    return {"rows": acc.rows, "columns": {c: p.summary() for c, p in acc.profiles.items()},
+            "sketches": {c: p.sketch.to_dict() for c, p in acc.profiles.items()
+                         if p.sketch is not None and p.finite}}
 
 
 def outputs_json(outputs) -> list[dict]:
@@ -43,7 +46,7 @@ def build(p: beam.Pipeline, plan: InputPlan, compiled: CompiledSuite, config: Ru
 
     fit_pass = (p | "ReadForFit" >> ReadBatches(plan)) | "CheckForFit" >> CheckRows(compiled, raw_profile)
     clean_profile = fit_pass.clean | "CleanProfile" >> beam.CombineGlobally(
-        ProfileCombineFn(columns, with_sketch=False))
+        ProfileCombineFn(columns, with_sketch=True))  # sketches: the report's clean histograms
     outputs = clean_profile | "PlanOutputs" >> beam.Map(
         plan_output_columns, dict(plan.kinds), labels, tuple(config.passthrough), config.normalize)
 

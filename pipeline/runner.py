@@ -24,12 +24,14 @@ from pipeline.artifacts import join, read_json, write_json
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.gate import gate_failures
+from pipeline.histograms import feature_histograms
+from pipeline.report_html import render_html
 from pipeline.sources import InputPlan, plan_inputs
 from pipeline.statistics import clean_schema_and_anomalies
 
 # What a run publishes; --overwrite replaces exactly these.
 OUTPUTS = ("data", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
-           "feature_spec.json", "suite.json", "report.json")
+           "feature_spec.json", "suite.json", "report.html", "report.json")
 STAGING_PREFIX = ".nanguard-staging-"
 
 
@@ -88,6 +90,7 @@ def run(config: RunConfig) -> dict:
     report = assemble(config, plan, compiled, suite, stage, options, time.time() - started)
     if config.model is not None:
         report = add_model_check(report, config, stage, time.time() - started)
+    write_text(join(stage, "report.html"), render_html(report))
     publish(stage, config.output)
     return report
 
@@ -107,6 +110,7 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
     write_json(join(stage, "feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
     write_json(join(stage, "suite.json"), {"source": config.suite or "packaged default suite",
                                            "suite": suite.to_json(), "compiled": list(compiled.expectations)})
+    histograms = feature_histograms(raw, clean, plan.kinds)
     input_rows = raw["rows"]
     clean_rows, bad_rows = counts.get("clean_rows", 0), counts.get("quarantined_rows", 0)
     report = {
@@ -123,7 +127,8 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
         },
         "features": {o["name"]: {"kind": plan.kinds[o["name"]], "role": o["role"],
                                  "raw": raw["columns"][o["name"]], "clean": clean["columns"][o["name"]],
-                                 "normalization": o["normalization"]} for o in outputs},
+                                 "normalization": o["normalization"],
+                                 "histogram": histograms.get(o["name"])} for o in outputs},
         "expectations": [dict(e, unexpected_count=counts.get(f"expectation/{i}", 0),
                               element_count=input_rows) for i, e in enumerate(compiled.expectations)],
         "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],

@@ -73,17 +73,32 @@ class QuantileSketch:
         n = self.count
         if n == 0:
             return [math.nan for _ in qs]
-        keys = np.concatenate([self.neg_keys[::-1], self.pos_keys]).astype(np.float64)
-        with np.errstate(over="ignore"):  # buckets next to float64 max: clamp their midpoint
-            rep = np.minimum(np.exp(keys * _LOG_GAMMA + math.log(2.0 / (1 + _GAMMA))), np.finfo(np.float64).max)
-        values = np.concatenate([-rep[: self.neg_keys.size], [0.0], rep[self.neg_keys.size:]])
-        counts = np.concatenate([self.neg_counts[::-1], [self.zeros], self.pos_counts])
+        values, counts = self._values_and_counts()
         cum = np.cumsum(counts)
         out = []
         for q in qs:
             rank = math.floor(min(max(q, 0.0), 1.0) * (n - 1))
             out.append(float(values[np.searchsorted(cum, rank, side="right")]))
         return out
+
+    def histogram(self, edges: np.ndarray) -> tuple[int, np.ndarray, int]:
+        """(below edges[0], counts per bin, above edges[-1]), each bucket placed at its representative value
+        (within 1% of every value it holds), so a bin edge is exact to that accuracy."""
+        values, counts = self._values_and_counts()
+        edges = np.asarray(edges, dtype=np.float64)
+        below = int(counts[values < edges[0]].sum())
+        above = int(counts[values > edges[-1]].sum())
+        inside = (values >= edges[0]) & (values <= edges[-1])
+        binned = np.histogram(values[inside], bins=edges, weights=counts[inside])[0]
+        return below, binned.astype(np.int64), above
+
+    def _values_and_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.concatenate([self.neg_keys[::-1], self.pos_keys]).astype(np.float64)
+        with np.errstate(over="ignore"):  # buckets next to float64 max: clamp their midpoint
+            rep = np.minimum(np.exp(keys * _LOG_GAMMA + math.log(2.0 / (1 + _GAMMA))), np.finfo(np.float64).max)
+        values = np.concatenate([-rep[: self.neg_keys.size], [0.0], rep[self.neg_keys.size:]])
+        counts = np.concatenate([self.neg_counts[::-1], [self.zeros], self.pos_counts])
+        return values, counts
 
     def to_dict(self) -> dict:
         return {"pos": [self.pos_keys.tolist(), self.pos_counts.tolist()],
