@@ -16,10 +16,20 @@ COUNTS_TAG = "counts"
 
 
 class _CheckRowsFn(beam.DoFn):
-    def __init__(self, compiled: CompiledSuite):
+    def __init__(self, compiled: CompiledSuite, progress=None, pass_name: str = ""):
         self._compiled = compiled
         self._rules = None
         self._counters = {}
+        self._progress, self._pass = progress, pass_name
+        self._writer = None
+
+    def setup(self):
+        if self._progress is not None:
+            self._writer = self._progress.writer(self._pass)
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            self._writer.flush()
 
     def process(self, batch, raw_profile):
         if self._rules is None:
@@ -36,6 +46,8 @@ class _CheckRowsFn(beam.DoFn):
             if reason not in self._counters:
                 self._counters[reason] = Metrics.counter("nanguard", reason)
             self._counters[reason].inc(hits)
+        if self._writer is not None and outcome.quarantined.num_rows:
+            self._writer.add(quarantined=outcome.quarantined.num_rows)
         if outcome.clean.num_rows:
             yield outcome.clean
         if outcome.quarantined.num_rows:
@@ -46,12 +58,13 @@ class _CheckRowsFn(beam.DoFn):
 class CheckRows(beam.PTransform):
     """PCollection[RecordBatch] -> DoOutputsTuple(main=clean batches, quarantine=batches with __reasons, counts)."""
 
-    def __init__(self, compiled: CompiledSuite, raw_profile: beam.PCollection):
+    def __init__(self, compiled: CompiledSuite, raw_profile: beam.PCollection, progress=None, pass_name: str = ""):
         super().__init__()
         self._compiled = compiled
         self._raw_profile = raw_profile
+        self._progress, self._pass = progress, pass_name  # a progress.ProgressSink, or None
 
     def expand(self, batches: beam.PCollection):
         return batches | "Check" >> beam.ParDo(
-            _CheckRowsFn(self._compiled), beam.pvalue.AsSingleton(self._raw_profile)).with_outputs(
+            _CheckRowsFn(self._compiled, self._progress, self._pass), beam.pvalue.AsSingleton(self._raw_profile)).with_outputs(
             QUARANTINE_TAG, COUNTS_TAG, main="clean")

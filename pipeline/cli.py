@@ -23,8 +23,14 @@ def _parser() -> argparse.ArgumentParser:
                                              "it can make the loss NaN.")
     p.add_argument("--verbose", action="store_true", help="show tracebacks and Beam's logs")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    logging_flags = _Parser(add_help=False)
+    logging_flags.add_argument("--quiet", action="store_true", help="print nothing but errors; the exit code says "
+                                                                    "it all")
+    logging_flags.add_argument("--log-format", choices=("text", "json"), default="text",
+                               help="json: progress and the summary as one JSON object per line on stderr")
 
-    r = sub.add_parser("run", help="profile, check, quarantine, normalize and shard the input; exit code = gate")
+    r = sub.add_parser("run", parents=[logging_flags],
+                       help="profile, check, quarantine, normalize and shard the input; exit code = gate")
     r.add_argument("--input", action="append", required=True, metavar="PATTERN",
                    help="file or glob (local, gs://, any Beam filesystem); repeatable")
     r.add_argument("--output", required=True, metavar="DIR")
@@ -48,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--model-label", metavar="COL", help="label for the model check (default: the only --label)")
     r.add_argument("--model-loss", metavar="NAME", help="Keras loss for the model check (default: compiled loss)")
 
-    m = sub.add_parser("check-model", help="run a model over a run's shards; exit 0 if outputs, loss and "
+    m = sub.add_parser("check-model", parents=[logging_flags], help="run a model over a run's shards; exit 0 if outputs, loss and "
                                            "gradients are finite, 1 if not")
     m.add_argument("--model", required=True, metavar="PATH", help=".keras, .h5 or a SavedModel directory")
     m.add_argument("--data", required=True, metavar="DIR", help="a nanguard output directory")
@@ -67,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gate", help="exit 0 if a finished run passed, 1 if not, 2 if the report is missing/invalid")
     g.add_argument("path", metavar="DIR_OR_REPORT")
 
-    d = sub.add_parser("demo", help="sample data with planted faults -> full run -> summary")
+    d = sub.add_parser("demo", parents=[logging_flags], help="sample data with planted faults -> full run -> summary")
     d.add_argument("--output", default=None, metavar="DIR")
     d.add_argument("--rows", type=int, default=200_000)
     d.add_argument("--overwrite", action="store_true")
@@ -118,11 +124,30 @@ def _config(args, beam_args):
                      model_loss=args.model_loss, beam_args=beam_args)
 
 
+def _log(args):
+    from pipeline.progress import Log
+    return Log(args.log_format, args.quiet)
+
+
 def _run(args, beam_args) -> int:
     from pipeline.runner import run
-    report = run(_config(args, beam_args))
-    print(summary(report, args.output))
+    log = _log(args)
+    report = run(_config(args, beam_args), log=log)
+    _finish(log, report, args.output)
     return EXIT_PASSED if report["passed"] else EXIT_FAILED
+
+
+def _finish(log, report: dict, out: str) -> None:
+    """The end-of-run summary: human lines on stdout, or one JSON 'summary' event on stderr."""
+    if log.quiet:
+        return
+    if log.fmt == "json":
+        mc = report.get("model_check")
+        log.event("summary", "", passed=report["passed"], output=out, counts=report["counts"],
+                  failures=report["gate"]["failures"], seconds=report["run"]["seconds"],
+                  model_check=None if mc is None else {"passed": mc["passed"], "failures": mc["failures"]})
+    else:
+        print(summary(report, out))
 
 
 def _check_model(args, beam_args) -> int:
@@ -132,7 +157,12 @@ def _check_model(args, beam_args) -> int:
         model=args.model, data=args.data, label=args.label, loss=args.loss, batch_size=args.batch_size,
         max_batches=args.max_batches, mixed_precision=args.mixed_precision, device=args.device, features=features,
         outputs=args.outputs, safe_mode=not args.unsafe_model))
-    print(model_summary(result))
+    log = _log(args)
+    if log.fmt == "json":
+        log.event("model_check", "", **{k: result[k] for k in ("passed", "failures", "device", "examples",
+                                                                 "examples_per_second", "failure")})
+    elif not log.quiet:
+        print(model_summary(result))
     return EXIT_PASSED if result["passed"] else EXIT_FAILED
 
 
@@ -153,16 +183,18 @@ def _demo(args, beam_args) -> int:
     planted = make_table(args.rows, faults_per_kind=max(1, args.rows // 40_000))
     path = os.path.join(data_dir, "train.parquet")
     write_table(planted.table, path, "parquet")
-    print(f"demo input: {path} ({args.rows} rows, {len(planted.bad_rows)} with planted faults: NaN, +/-Inf, 1e30, "
-          f"1e39, missing, probability 2.0/-0.5, class 7/-1; plus an unscaled and a constant column)")
+    log = _log(args)
+    log.event("demo_input", f"demo input: {path} ({args.rows} rows, {len(planted.bad_rows)} with planted faults: "
+                            f"NaN, +/-Inf, 1e30, 1e39, missing, probability 2.0/-0.5, class 7/-1; plus an unscaled "
+                            f"and a constant column)", path=path, rows=args.rows, planted=len(planted.bad_rows))
     args.input, args.format, args.suite, args.label, args.passthrough = [path], None, None, list(LABELS), []
     args.normalize, args.num_shards, args.compression, args.max_quarantine_fraction = "zscore", 4, "gzip", 0.001
     args.extreme_threshold = args.extreme_action = None
     args.mixed_precision = False
     args.model = args.model_label = args.model_loss = None
     args.output = out
-    report = run(_config(args, beam_args))
-    print(summary(report, out))
+    report = run(_config(args, beam_args), log=log)
+    _finish(log, report, out)
     return EXIT_PASSED if report["passed"] else EXIT_FAILED
 
 

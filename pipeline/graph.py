@@ -36,21 +36,24 @@ def outputs_json(outputs) -> list[dict]:
              "normalization": o.scaling.to_dict() if o.scaling else None} for o in outputs]
 
 
-def build(p: beam.Pipeline, plan: InputPlan, compiled: CompiledSuite, config: RunConfig, stage: str) -> None:
+def build(p: beam.Pipeline, plan: InputPlan, compiled: CompiledSuite, config: RunConfig, stage: str,
+          progress=None) -> None:
     columns = tuple(plan.kinds)
     labels = tuple(lab.column for lab in config.labels)
 
-    raw = p | "ReadForProfile" >> ReadBatches(plan)
+    raw = p | "ReadForProfile" >> ReadBatches(plan, progress, "profile")
     raw_profile = raw | "RawProfile" >> beam.CombineGlobally(ProfileCombineFn(columns, with_sketch=True))
     _ = raw | "RawStatistics" >> WriteStatistics(join(stage, "stats", "raw.pb"), wrap=True)
 
-    fit_pass = (p | "ReadForFit" >> ReadBatches(plan)) | "CheckForFit" >> CheckRows(compiled, raw_profile)
+    fit_pass = (p | "ReadForFit" >> ReadBatches(plan, progress, "fit")) | "CheckForFit" >> CheckRows(
+        compiled, raw_profile, progress, "fit")
     clean_profile = fit_pass.clean | "CleanProfile" >> beam.CombineGlobally(
         ProfileCombineFn(columns, with_sketch=True))  # sketches: the report's clean histograms
     outputs = clean_profile | "PlanOutputs" >> beam.Map(
         plan_output_columns, dict(plan.kinds), labels, tuple(config.passthrough), config.normalize)
 
-    write_pass = (p | "ReadForWrite" >> ReadBatches(plan)) | "CheckForWrite" >> CheckRows(compiled, raw_profile)
+    write_pass = (p | "ReadForWrite" >> ReadBatches(plan, progress, "write")) | "CheckForWrite" >> CheckRows(
+        compiled, raw_profile, progress, "write")
     written, shards = write_pass.clean | "WriteShards" >> WriteShards(
         outputs, config.num_shards, join(stage, "data"), join(stage, "_tmp"), config.compression == "gzip")
     _ = written | "CleanStatistics" >> WriteStatistics(join(stage, "stats", "clean.pb"), wrap=False)

@@ -19,9 +19,15 @@ TFRECORD_BATCH_ROWS = 16384
 
 
 class _ReadUnitFn(beam.DoFn):
-    def __init__(self, plan: InputPlan):
+    def __init__(self, plan: InputPlan, progress=None, pass_name: str = ""):
         self._kinds = dict(plan.kinds)
         self._format = plan.format
+        self._progress, self._pass = progress, pass_name
+        self._writer = None
+
+    def setup(self):
+        if self._progress is not None:
+            self._writer = self._progress.writer(self._pass)
 
     def process(self, unit: ReadUnit):
         first = unit.row_offset
@@ -29,6 +35,12 @@ class _ReadUnitFn(beam.DoFn):
             if raw.num_rows:
                 yield conform(raw, self._kinds, unit.path, first, self._format)
                 first += raw.num_rows
+                if self._writer is not None:
+                    self._writer.add(rows=raw.num_rows)
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            self._writer.flush()
 
     def _raw_batches(self, unit: ReadUnit):
         if self._format == "csv":
@@ -59,12 +71,13 @@ class _ReadUnitFn(beam.DoFn):
 class ReadBatches(beam.PTransform):
     """PBegin -> PCollection[pa.RecordBatch] of every input row, with __source_file and __row_index."""
 
-    def __init__(self, plan: InputPlan):
+    def __init__(self, plan: InputPlan, progress=None, pass_name: str = ""):
         super().__init__()
         self._plan = plan
+        self._progress, self._pass = progress, pass_name  # a progress.ProgressSink, or None
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return (pbegin
                 | "Units" >> beam.Create(list(self._plan.units))
                 | "Spread" >> beam.Reshuffle()
-                | "Read" >> beam.ParDo(_ReadUnitFn(self._plan)))
+                | "Read" >> beam.ParDo(_ReadUnitFn(self._plan, self._progress, self._pass)))

@@ -25,6 +25,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.gate import gate_failures
 from pipeline.histograms import feature_histograms
+from pipeline.progress import Log, Monitor, ProgressSink
 from pipeline.report_html import render_html
 from pipeline.sources import InputPlan, plan_inputs
 from pipeline.statistics import clean_schema_and_anomalies
@@ -73,8 +74,17 @@ def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
     return options
 
 
-def run(config: RunConfig) -> dict:
-    """Runs the pipeline and returns the report (also when the gate fails; read report['passed'])."""
+def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) -> dict:
+    """Runs the pipeline and returns the report; a failed gate raises nothing (read report['passed']).
+
+    Give a RunConfig, or its fields as keywords (labels as 'COL:KIND' strings are parsed):
+    `run(inputs=["train.parquet"], output="out", labels=["y:binary"])`. With `log` (a progress.Log),
+    progress goes to stderr every few seconds. Bad configuration or input raises pipeline.errors.NanguardError.
+    """
+    if config is None:
+        config = config_from(**settings)
+    elif settings:
+        raise TypeError("give either a RunConfig or keyword settings, not both")
     started = time.time()
     prepare_output(config.output, config.overwrite)
     plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector))
@@ -85,14 +95,40 @@ def run(config: RunConfig) -> dict:
     options = pipeline_options(config.beam_args)
     stage = join(config.output, STAGING_PREFIX + uuid.uuid4().hex[:12])
     p = beam.Pipeline(options=options)
-    graph.build(p, plan, compiled, config, stage)
-    p.run().wait_until_finish()
+    progress_dir = join(stage, "_progress")
+    graph.build(p, plan, compiled, config, stage, ProgressSink(progress_dir) if log else None)
+    if log:
+        log.event("start", f"[nanguard] {len(plan.files)} {plan.format} file(s), {len(plan.kinds)} columns; "
+                           f"runner {options.view_as(StandardOptions).runner}",
+                  files=len(plan.files), format=plan.format, columns=len(plan.kinds))
+        with Monitor(progress_dir, log):
+            p.run().wait_until_finish()
+    else:
+        p.run().wait_until_finish()
     report = assemble(config, plan, compiled, suite, stage, options, time.time() - started)
     if config.model is not None:
         report = add_model_check(report, config, stage, time.time() - started)
     write_text(join(stage, "report.html"), render_html(report))
     publish(stage, config.output)
     return report
+
+
+def config_from(**settings) -> RunConfig:
+    """A RunConfig from plain keyword values: sequences become tuples, 'COL:KIND' labels are parsed."""
+    from transforms.labels import LabelSpec
+    for key in ("inputs", "passthrough", "beam_args"):
+        if key in settings:
+            value = settings[key]
+            settings[key] = (value,) if isinstance(value, str) else tuple(value)
+    if "labels" in settings:
+        try:
+            settings["labels"] = tuple(LabelSpec.parse(x) if isinstance(x, str) else x for x in settings["labels"])
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    try:
+        return RunConfig(**settings)
+    except TypeError as e:
+        raise ConfigError(f"run(): {e}") from None
 
 
 def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
@@ -194,6 +230,7 @@ def publish(stage: str, out: str) -> None:
         return _publish_remote(stage, out)
     shutil.rmtree(os.path.join(stage, "_artifacts"), ignore_errors=True)
     shutil.rmtree(os.path.join(stage, "_tmp"), ignore_errors=True)
+    shutil.rmtree(os.path.join(stage, "_progress"), ignore_errors=True)
     if os.path.exists(os.path.join(out, "report.json")):
         os.remove(os.path.join(out, "report.json"))
     for name in OUTPUTS:
@@ -218,7 +255,7 @@ def _publish_remote(stage: str, out: str) -> None:
     if old:
         FileSystems.delete(old)
     staged = [m.path for m in FileSystems.match([join(stage, "**")])[0].metadata_list]
-    keep = [s for s in staged if "/_artifacts/" not in s and "/_tmp/" not in s]
+    keep = [s for s in staged if "/_artifacts/" not in s and "/_tmp/" not in s and "/_progress/" not in s]
     moves = [(s, join(out, s[len(stage):].lstrip("/"))) for s in keep if not s.endswith("report.json")]
     if moves:
         FileSystems.rename([a for a, _ in moves], [b for _, b in moves])

@@ -104,3 +104,17 @@ def test_seed_scenarios_train_to_nan_on_raw_data_and_finite_on_nanguard_shards(t
         else:
             assert raw_loss[0] > 1000 * loss[0]  # unscaled: the loss explodes; z-scored: it does not
     assert json.dumps(report)  # the report of the last run is plain JSON
+
+
+def test_python_api_takes_keywords_and_returns_a_failed_report_without_raising(tmp_path):
+    import pipeline
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"a": rng.normal(size=1000), "y": rng.integers(0, 2, size=1000)})
+    df.loc[:49, "a"] = np.inf
+    src = str(tmp_path / "t.parquet")
+    df.to_parquet(src)
+    report = pipeline.run(inputs=[src], output=str(tmp_path / "o"), labels=["y:binary"], num_shards=1)
+    assert report["passed"] is False and report["counts"]["quarantined_rows"] == 50
+    assert report["gate"]["failures"][0].startswith("quarantined 5.00% of rows")
+    with pytest.raises(pipeline.ConfigError, match="y:softmax|not one of"):
+        pipeline.run(inputs=[src], output=str(tmp_path / "o2"), labels=["y:softmax"])
