@@ -1,0 +1,181 @@
+"""One benchmark case per call, in its own process (so its peak RSS is its own):
+
+    python -m benchmarks.cases CASE '{"json": "args"}'
+
+prints one JSON line of results last. The orchestrator is benchmarks/run.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+
+
+def nanguard(args: dict) -> dict:
+    import logging
+
+    import pipeline
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    from benchmarks.data import LABELS
+    started = time.perf_counter()
+    report = pipeline.run(inputs=[args["input"]], output=args["output"], labels=list(LABELS), overwrite=True,
+                          max_quarantine_fraction=0.01, beam_args=tuple(args.get("beam_args", ())))
+    return {"seconds": time.perf_counter() - started, "rows": report["counts"]["input_rows"],
+            "clean_rows": report["counts"]["clean_rows"], "quarantined_rows": report["counts"]["quarantined_rows"],
+            "passed": report["passed"]}
+
+
+def tfdv(args: dict) -> dict:
+    """TFDV GenerateStatistics alone over the same Parquet, the way one would run it on Beam."""
+    import apache_beam as beam
+    import numpy as np
+    import pyarrow as pa
+    import tensorflow_data_validation as tfdv_
+
+    def as_lists(table: pa.Table) -> pa.RecordBatch:
+        offsets = pa.array(np.arange(table.num_rows + 1, dtype=np.int32))
+        arrays = [pa.ListArray.from_arrays(offsets, col.combine_chunks()) for col in table.columns]
+        return pa.RecordBatch.from_arrays(arrays, table.column_names)
+
+    started = time.perf_counter()
+    with beam.Pipeline() as p:
+        _ = (p | beam.io.ReadFromParquetBatched(args["input"]) | beam.Map(as_lists)
+             | tfdv_.GenerateStatistics(tfdv_.StatsOptions())
+             | tfdv_.WriteStatisticsToBinaryFile(args["output"]))
+    return {"seconds": time.perf_counter() - started}
+
+
+def expectations(args: dict) -> dict:
+    """The same 67-expectation suite on the same in-memory data: GE 1.x pandas engine vs nanguard's kernels."""
+    import great_expectations as gx
+    import pyarrow.parquet as pq
+
+    from benchmarks.data import ge_suite
+    from expectations.compiler import CompileOptions, compile_suite
+    from expectations.suite import parse_suite
+    from transforms.quarantine import check_batch
+
+    table = pq.read_table(args["input"])
+    df = table.to_pandas()
+    spec = ge_suite()
+
+    started = time.perf_counter()
+    context = gx.get_context(mode="ephemeral")
+    batch = (context.data_sources.add_pandas("bench").add_dataframe_asset("table")
+             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": df}))
+    result = batch.validate(gx.ExpectationSuite(**spec), result_format="SUMMARY")
+    ge_seconds = time.perf_counter() - started
+    ge_counts = [r.result.get("unexpected_count") for r in result.results]
+
+    started = time.perf_counter()
+    compiled = compile_suite(parse_suite(spec, "bench suite"), table.schema, CompileOptions())
+    rules = [r for _, r in compiled.rules]
+    owners = [i for i, _ in compiled.rules]
+    counts = [0] * len(spec["expectations"])
+    for batch_ in table.to_batches(max_chunksize=65_536):
+        outcome = check_batch(batch_, rules)
+        for owner, hits in zip(owners, outcome.rule_counts):
+            counts[owner] += hits
+    ng_seconds = time.perf_counter() - started
+    return {"ge_seconds": ge_seconds, "nanguard_seconds": ng_seconds, "expectations": len(spec["expectations"]),
+            "rows": table.num_rows, "counts_identical": counts == ge_counts,
+            "unexpected_total": sum(counts), "ge_unexpected_total": sum(c or 0 for c in ge_counts)}
+
+
+def baseline(args: dict) -> dict:
+    """A hand-written single-process numpy/pyarrow script: checks, z-score, tf.Example encoding, TFRecord."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+    from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
+
+    started = time.perf_counter()
+    table = pq.read_table(args["input"])
+    features = [c for c in table.column_names if c.startswith("f")]
+    ok = np.ones(table.num_rows, bool)
+    for c in features:
+        v = table.column(c).to_numpy()
+        ok &= np.isfinite(v) & (np.abs(v) < 1e4)
+    prob = table.column("label_prob").to_numpy()
+    cls = table.column("label_class").to_numpy()
+    ok &= (prob >= 0) & (prob <= 1) & (cls >= 0) & (cls < 5)
+    clean = table.filter(pa.array(ok))
+    offsets = pa.array(np.arange(clean.num_rows + 1, dtype=np.int32))
+    arrays, names = [], []
+    for c in clean.column_names:
+        v = clean.column(c).to_numpy()
+        if c in features:
+            v = ((v - v.mean()) / (v.std() or 1.0)).astype(np.float32)
+        arrays.append(pa.ListArray.from_arrays(offsets, pa.array(v)))
+        names.append(c)
+    checked = time.perf_counter()
+    batch = pa.RecordBatch.from_arrays(arrays, names)
+    encoder = RecordBatchToExamplesEncoder()
+    with tf.io.TFRecordWriter(args["output"], options="GZIP") as w:
+        for start in range(0, batch.num_rows, 65_536):
+            for record in encoder.encode(batch.slice(start, 65_536)):
+                w.write(record)
+    return {"seconds": time.perf_counter() - started, "encode_write_seconds": time.perf_counter() - checked,
+            "rows": clean.num_rows}
+
+
+def read_shards(args: dict) -> dict:
+    from pipeline import load_dataset
+    ds = load_dataset(args["output"], 1024)
+    started = time.perf_counter()
+    n = 0
+    for batch in ds:
+        n += int(batch["label_class"].shape[0])
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "examples": n, "examples_per_second": n / seconds}
+
+
+def model_check(args: dict) -> dict:
+    """The checker against Keras on the same shards: forward vs model.predict, with gradients vs train_on_batch."""
+    import keras
+    import tensorflow as tf
+
+    from benchmarks.data import FEATURES
+    from pipeline import ModelCheckConfig, check_model, load_dataset
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((len(FEATURES),)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    batch_size = 1024
+
+    def keras_ds():
+        ds = load_dataset(args["output"], batch_size, label="label_class", verify_checksums=False)
+        return ds.map(lambda f, y: (tf.stack([f[c] for c in FEATURES], 1), tf.cast(y > 2, tf.float32)))
+
+    out = {}
+    for _ in range(2):  # the first round warms up tracing and the page cache; the second is reported
+        started = time.perf_counter()
+        predictions = model.predict(keras_ds().map(lambda x, y: x), verbose=0)
+        out["predict_seconds"] = time.perf_counter() - started
+        forward = check_model(ModelCheckConfig(model=model, data=args["output"], batch_size=batch_size,
+                                               features=tuple(FEATURES)))
+        out["check_forward_seconds"] = forward["examples"] / forward["examples_per_second"]
+        started = time.perf_counter()
+        for x, y in keras_ds():
+            model.train_on_batch(x, y)
+        out["train_on_batch_seconds"] = time.perf_counter() - started
+        grads = check_model(ModelCheckConfig(model=model, data=args["output"], batch_size=batch_size,
+                                             features=tuple(FEATURES), label="label_prob"))
+        out["check_gradients_seconds"] = grads["examples"] / grads["examples_per_second"]
+    out.update({"examples": forward["examples"], "predicted": int(predictions.shape[0]), "device": forward["device"],
+                "forward_passed": forward["passed"], "gradients_passed": grads["passed"]})
+    return out
+
+
+CASES = {f.__name__: f for f in (nanguard, tfdv, expectations, baseline, read_shards, model_check)}
+
+if __name__ == "__main__":
+    result = CASES[sys.argv[1]](json.loads(sys.argv[2]))
+    print("RESULT " + json.dumps(result))

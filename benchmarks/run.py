@@ -1,0 +1,177 @@
+"""`make bench`: nanguard against TFDV, GE and a hand-written baseline on the same data, in one run.
+
+    python benchmarks/run.py [--rows 1000000] [--scale-rows 4000000] [--skip CASE ...] [--no-append]
+
+Each case runs in its own process; wall time is measured around the work inside it, peak RSS is the child's
+(os.wait4). Results print as a table with the target ratios and are appended to BENCHMARKS.md with the
+machine's description.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks.data import write_table  # noqa: E402
+
+
+def run_case(name: str, args: dict) -> dict:
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.cases", name, json.dumps(args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.perf_counter()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    lines = [x for x in stdout.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"benchmark case {name} failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["process_seconds"] = wall
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    print(f"  {name:<22} {json.dumps({k: _round(v) for k, v in result.items()})}", flush=True)
+    return result
+
+
+def _round(v):
+    return round(v, 3) if isinstance(v, float) else v
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(x.split()[1]) for x in open("/proc/meminfo") if x.startswith("MemTotal")) / 2**20
+    except (OSError, StopIteration):
+        mem = float("nan")
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--scale-rows", type=int, default=4_000_000, help="0 skips the scaling run")
+    p.add_argument("--workdir", default=os.path.join(ROOT, "bench-data"))
+    p.add_argument("--skip", action="append", default=[], help="case to skip (repeatable)")
+    p.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
+    a = p.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    data = os.path.join(a.workdir, f"table-{a.rows}.parquet")
+    if not os.path.exists(data):
+        print(f"writing {a.rows:,} rows to {data}", flush=True)
+        write_table(data, a.rows)
+    size_mb = os.path.getsize(data) / 2**20
+    out = os.path.join(a.workdir, "out-1")
+    r = {}
+    print(f"benchmarks on {a.rows:,} rows ({size_mb:.0f} MB Parquet); {machine()}", flush=True)
+    plan = [
+        ("nanguard", "nanguard", {"input": data, "output": out}),
+        ("nanguard_2_workers", "nanguard", {"input": data, "output": os.path.join(a.workdir, "out-2"),
+                                            "beam_args": ["--direct_num_workers=2",
+                                                          "--direct_running_mode=multi_processing"]}),
+        ("tfdv", "tfdv", {"input": data, "output": os.path.join(a.workdir, "tfdv-stats.pb")}),
+        ("expectations", "expectations", {"input": data}),
+        ("baseline", "baseline", {"input": data, "output": os.path.join(a.workdir, "baseline.tfrecord.gz")}),
+        ("read_shards", "read_shards", {"output": out}),
+        ("model_check", "model_check", {"output": out}),
+    ]
+    for key, case, args in plan:
+        if key not in a.skip:
+            r[key] = run_case(case, args)
+    if a.scale_rows and "scale" not in a.skip:
+        big = os.path.join(a.workdir, f"table-{a.scale_rows}.parquet")
+        if not os.path.exists(big):
+            print(f"writing {a.scale_rows:,} rows to {big}", flush=True)
+            write_table(big, a.scale_rows)
+        r["nanguard_scale"] = run_case("nanguard", {"input": big, "output": os.path.join(a.workdir, "out-big")})
+    lines = summarize(r, a.rows, a.scale_rows, size_mb)
+    print("\n".join(lines))
+    if not a.no_append:
+        with open(os.path.join(ROOT, "BENCHMARKS.md"), "a", encoding="utf-8") as f:
+            f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {a.rows:,} rows "
+                    f"({size_mb:.0f} MB Parquet)\n\nMachine: {machine()}. Command: `make bench`.\n\n")
+            f.write("\n".join(lines) + "\n")
+    return 0
+
+
+def summarize(r: dict, rows: int, scale_rows: int, size_mb: float) -> list[str]:
+    out = ["| measurement | wall s | peak RSS MB | note |", "| --- | ---: | ---: | --- |"]
+
+    def row(key, label, seconds_key="seconds", note=""):
+        if key in r:
+            out.append(f"| {label} | {r[key][seconds_key]:.1f} | {r[key]['peak_rss_mb']:.0f} | {note} |")
+
+    row("nanguard", "nanguard end to end (DirectRunner)", note=f"{r.get('nanguard', {}).get('quarantined_rows', '')} "
+                                                                f"rows quarantined")
+    row("nanguard_2_workers", "nanguard, multi-process DirectRunner, 2 workers",
+        note="RSS of the driver process only")
+    row("tfdv", "TFDV GenerateStatistics alone (Beam, DirectRunner)")
+    if "expectations" in r:
+        e = r["expectations"]
+        out.append(f"| GE 1.24 pandas, {e['expectations']} expectations | {e['ge_seconds']:.1f} | "
+                   f"{e['peak_rss_mb']:.0f} | same process as the next row |")
+        out.append(f"| nanguard expectation kernels, same suite | {e['nanguard_seconds']:.2f} | | unexpected counts "
+                   f"identical to GE: {e['counts_identical']} ({e['unexpected_total']} in all) |")
+    row("baseline", "hand-written numpy/pyarrow + tfx_bsl encoder, 1 process",
+        note=f"encode+write {r.get('baseline', {}).get('encode_write_seconds', 0):.1f} s")
+    if "read_shards" in r:
+        s = r["read_shards"]
+        out.append(f"| read shards back (`load_dataset`, batch 1024) | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} | "
+                   f"{s['examples_per_second']:,.0f} examples/s |")
+    if "model_check" in r:
+        m = r["model_check"]
+        out.append(f"| model.predict / check-model forward | {m['predict_seconds']:.2f} / "
+                   f"{m['check_forward_seconds']:.2f} | {m['peak_rss_mb']:.0f} | {m['examples']:,} examples on "
+                   f"{m['device']}, MLP 32-128-64-1 |")
+        out.append(f"| train_on_batch loop / check-model with gradients | {m['train_on_batch_seconds']:.2f} / "
+                   f"{m['check_gradients_seconds']:.2f} | | |")
+    row("nanguard_scale", f"nanguard end to end, {scale_rows:,} rows")
+    out.append("")
+    out.append("| target | measured | met |")
+    out.append("| --- | --- | --- |")
+
+    def target(label, value, ok):
+        out.append(f"| {label} | {value} | {'yes' if ok else 'NO'} |")
+
+    if "nanguard" in r and "tfdv" in r:
+        ratio = r["nanguard"]["seconds"] / r["tfdv"]["seconds"]
+        target("nanguard end to end <= 1.5x TFDV alone (aim 1.0x)", f"{ratio:.2f}x", ratio <= 1.5)
+    if "expectations" in r:
+        e = r["expectations"]
+        speedup = e["ge_seconds"] / e["nanguard_seconds"]
+        target("expectations >= 10x faster than GE pandas, identical counts",
+               f"{speedup:.1f}x, identical: {e['counts_identical']}", speedup >= 10 and e["counts_identical"])
+    if "nanguard" in r:
+        target("peak RSS <= 1.5 GB at 1M rows", f"{r['nanguard']['peak_rss_mb']:.0f} MB",
+               r["nanguard"]["peak_rss_mb"] <= 1536)
+    if "nanguard" in r and "nanguard_scale" in r:
+        growth = r["nanguard_scale"]["peak_rss_mb"] / r["nanguard"]["peak_rss_mb"]
+        target(f"peak RSS at {scale_rows:,} rows <= 1.25x the {rows:,} figure", f"{growth:.2f}x", growth <= 1.25)
+    if "nanguard" in r and "nanguard_2_workers" in r:
+        speedup = r["nanguard"]["seconds"] / r["nanguard_2_workers"]["seconds"]
+        target("2 workers >= 1.6x faster than 1", f"{speedup:.2f}x", speedup >= 1.6)
+    if "read_shards" in r:
+        eps = r["read_shards"]["examples_per_second"]
+        target("shards read back >= 500k examples/s", f"{eps:,.0f}/s", eps >= 500_000)
+    if "model_check" in r:
+        m = r["model_check"]
+        fwd = m["check_forward_seconds"] / m["predict_seconds"]
+        grad = m["check_gradients_seconds"] / m["train_on_batch_seconds"]
+        target("check-model forward within 1.15x of model.predict", f"{fwd:.2f}x", fwd <= 1.15)
+        target("check-model with gradients within 1.5x of train_on_batch", f"{grad:.2f}x", grad <= 1.5)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
