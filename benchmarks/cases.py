@@ -22,8 +22,9 @@ def nanguard(args: dict) -> dict:
     import pipeline
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     from benchmarks.data import LABELS
+    run = pipeline.run  # imports Beam, TFDV and TF outside the timed region, as the TFDV case does
     started = time.perf_counter()
-    report = pipeline.run(inputs=[args["input"]], output=args["output"], labels=list(LABELS), overwrite=True,
+    report = run(inputs=[args["input"]], output=args["output"], labels=list(LABELS), overwrite=True,
                           max_quarantine_fraction=0.01, beam_args=tuple(args.get("beam_args", ())))
     return {"seconds": time.perf_counter() - started, "rows": report["counts"]["input_rows"],
             "clean_rows": report["counts"]["clean_rows"], "quarantined_rows": report["counts"]["quarantined_rows"],
@@ -112,6 +113,8 @@ def baseline(args: dict) -> dict:
         v = clean.column(c).to_numpy()
         if c in features:
             v = ((v - v.mean()) / (v.std() or 1.0)).astype(np.float32)
+        elif v.dtype == np.float64:
+            v = v.astype(np.float32)  # tf.Example holds float32
         arrays.append(pa.ListArray.from_arrays(offsets, pa.array(v)))
         names.append(c)
     checked = time.perf_counter()
@@ -154,21 +157,23 @@ def model_check(args: dict) -> dict:
         ds = load_dataset(args["output"], batch_size, label="label_class", verify_checksums=False)
         return ds.map(lambda f, y: (tf.stack([f[c] for c in FEATURES], 1), tf.cast(y > 2, tf.float32)))
 
-    out = {}
-    for _ in range(2):  # the first round warms up tracing and the page cache; the second is reported
+    times = {"predict_seconds": [], "check_forward_seconds": [], "train_on_batch_seconds": [],
+             "check_gradients_seconds": []}
+    for _ in range(3):  # interleaved rounds, the fastest of each kept: this machine is shared and noisy
         started = time.perf_counter()
         predictions = model.predict(keras_ds().map(lambda x, y: x), verbose=0)
-        out["predict_seconds"] = time.perf_counter() - started
+        times["predict_seconds"].append(time.perf_counter() - started)
         forward = check_model(ModelCheckConfig(model=model, data=args["output"], batch_size=batch_size,
                                                features=tuple(FEATURES)))
-        out["check_forward_seconds"] = forward["examples"] / forward["examples_per_second"]
+        times["check_forward_seconds"].append(forward["examples"] / forward["examples_per_second"])
         started = time.perf_counter()
         for x, y in keras_ds():
             model.train_on_batch(x, y)
-        out["train_on_batch_seconds"] = time.perf_counter() - started
+        times["train_on_batch_seconds"].append(time.perf_counter() - started)
         grads = check_model(ModelCheckConfig(model=model, data=args["output"], batch_size=batch_size,
                                              features=tuple(FEATURES), label="label_prob"))
-        out["check_gradients_seconds"] = grads["examples"] / grads["examples_per_second"]
+        times["check_gradients_seconds"].append(grads["examples"] / grads["examples_per_second"])
+    out = {k: min(v) for k, v in times.items()}
     out.update({"examples": forward["examples"], "predicted": int(predictions.shape[0]), "device": forward["device"],
                 "forward_passed": forward["passed"], "gradients_passed": grads["passed"]})
     return out

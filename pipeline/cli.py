@@ -3,13 +3,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so the run unwinds and removes its staging files."""
+
+
+_signalled: list[int] = []  # the signal that stopped this run, whatever exception a runner wrapped it in
+
+
+def _on_signal(signum, frame):
+    _signalled.append(signum)
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,22 +104,46 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.verbose:
         import logging
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)  # its errors reach us as exceptions
         import warnings
         warnings.filterwarnings("ignore")
-    from pipeline.errors import user_message
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if in_main_thread else {}
+    _signalled.clear()
+    try:
+        return _dispatch(args, beam_args)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _dispatch(args, beam_args) -> int:
     try:
         return {"run": _run, "gate": _gate, "demo": _demo,
                 "check-model": _check_model}[args.command](args, tuple(beam_args))
-    except KeyboardInterrupt:
-        print("nanguard: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # one line for what the user can fix; a traceback only with --verbose
-        message = user_message(e)
-        if args.verbose or message is None:
-            traceback.print_exc()
-        print(f"nanguard: error: {message or f'{type(e).__name__}: {e}'}", file=sys.stderr)
-        return EXIT_ERROR
+    except BaseException as e:
+        # A signal may reach us wrapped in a runner's own exception (Beam re-raises what a DoFn raised).
+        if _signalled or isinstance(e, (KeyboardInterrupt, Terminated)):
+            sigterm = isinstance(e, Terminated) or (bool(_signalled) and _signalled[0] == signal.SIGTERM)
+            if args.verbose:
+                traceback.print_exc()
+            print(f"nanguard: {'terminated (SIGTERM)' if sigterm else 'interrupted'}; staging files removed, "
+                  f"no report written", file=sys.stderr)
+            return EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED
+        if not isinstance(e, Exception):
+            raise
+        return _error(e, args.verbose)
+
+
+def _error(e: Exception, verbose: bool) -> int:
+    """One line for what the user can fix; a traceback only with --verbose."""
+    from pipeline.errors import user_message
+    message = user_message(e)
+    if verbose or message is None:
+        traceback.print_exc()
+    print(f"nanguard: error: {message or f'{type(e).__name__}: {e}'}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _config(args, beam_args):

@@ -94,6 +94,15 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
         config.labels, config.passthrough, config.extreme_threshold, config.extreme_action, config.mixed_precision))
     options = pipeline_options(config.beam_args)
     stage = join(config.output, STAGING_PREFIX + uuid.uuid4().hex[:12])
+    try:
+        report = _run_staged(config, plan, compiled, suite, options, stage, started, log)
+    except BaseException:  # a failure, Ctrl-C or SIGTERM: nothing half-written stays behind
+        discard(stage)
+        raise
+    return report
+
+
+def _run_staged(config, plan, compiled, suite, options, stage, started, log) -> dict:
     p = beam.Pipeline(options=options)
     progress_dir = join(stage, "_progress")
     graph.build(p, plan, compiled, config, stage, ProgressSink(progress_dir) if log else None)
@@ -111,6 +120,18 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     write_text(join(stage, "report.html"), render_html(report))
     publish(stage, config.output)
     return report
+
+
+def discard(stage: str) -> None:
+    """Removes a staging directory (best effort: a later run's publish sweeps what is left)."""
+    if "://" not in stage:
+        shutil.rmtree(stage, ignore_errors=True)
+        return
+    from apache_beam.io.filesystems import FileSystems
+    try:
+        FileSystems.delete([stage])
+    except Exception:  # noqa: BLE001 - nothing was staged yet, or the store is unreachable
+        pass
 
 
 def config_from(**settings) -> RunConfig:

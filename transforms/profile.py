@@ -2,8 +2,9 @@
 
 The raw profile (with quantile sketches, for the extreme-value rule) is taken over every input row; the clean
 profile over the rows that passed the checks, and normalization is fitted from it. Counts are exact; min, max,
-mean and std are of finite values only, with NaN and +/-Inf counted, never folded in. Moments merge with
-Chan et al.'s parallel update in float64, so any bundle split gives the same result to rounding.
+mean and std are of finite values only, with NaN and +/-Inf counted, never folded in. Each batch's moments
+are kept under the batch's key (source file, first row index) and folded with Chan et al.'s parallel update
+in key order when read, so every runner, whatever order it merges bundles in, gets the same bits.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from transforms.columns import BatchView, is_list, is_numeric, missing_mask
+from transforms.columns import ROW_INDEX, SOURCE_FILE, BatchView, is_list, is_numeric, missing_mask
 from transforms.quantile_sketch import QuantileSketch
 
 # Quantiles the raw profile keeps for the extreme-value rule and the report.
@@ -28,16 +29,17 @@ class ColumnProfile:
     pos_inf: int = 0
     neg_inf: int = 0
     finite: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
+    # batch key -> (finite count, mean, sum of squared deviations) of that batch's finite values
+    parts: dict = dataclasses.field(default_factory=dict)
     min: float = math.inf
     max: float = -math.inf
     sketch: QuantileSketch | None = None
     min_len: int | None = None  # list columns: shortest and longest present list
     max_len: int | None = None
 
-    def add(self, values: np.ndarray, missing: np.ndarray, rows: int) -> None:
-        """values: float64 of present entries' cells (NaN for missing); rows: how many rows they came from."""
+    def add(self, values: np.ndarray, missing: np.ndarray, rows: int, key=None) -> None:
+        """values: float64 of present entries' cells (NaN for missing); rows: how many rows they came from;
+        key: a sortable id of the batch, unique within the run (see ProfileAccumulator.add_batch)."""
         present = values[~missing] if missing.any() else values
         nan = np.isnan(present)
         pos_inf = present == np.inf
@@ -52,24 +54,40 @@ class ColumnProfile:
             with np.errstate(over="ignore", invalid="ignore"):
                 b_mean = _mean(finite)
                 b_m2 = float(np.square(finite - b_mean).sum())
-            self._merge_moments(finite.size, b_mean, b_m2, float(finite.min()), float(finite.max()))
+            key = (("~", len(self.parts)) if key is None else key)
+            while key in self.parts:  # batches without a key (direct kernel use) still each get a slot
+                key = (key, len(self.parts))
+            self.parts[key] = (int(finite.size), b_mean, b_m2)
+            self.finite += int(finite.size)
+            self.min = min(self.min, float(finite.min()))
+            self.max = max(self.max, float(finite.max()))
             if self.sketch is not None:
                 self.sketch.add(finite)
 
-    def _merge_moments(self, n_b: int, mean_b: float, m2_b: float, min_b: float, max_b: float) -> None:
-        n_a = self.finite
-        n = n_a + n_b
-        with np.errstate(over="ignore", invalid="ignore"):
-            delta = np.float64(mean_b) - np.float64(self.mean)
-            if np.isfinite(delta):
-                self.mean = float(self.mean + delta * (n_b / n))
-            else:  # means of opposite sign near the float64 limit: the weighted form cannot overflow
-                self.mean = float(self.mean * (n_a / n) + mean_b * (n_b / n))
-            # m2 may overflow to +Inf for values spread beyond ~1e154; std then reads +Inf, never NaN.
-            self.m2 = float(self.m2 + m2_b + delta * delta * (n_a * n_b / n))
-        self.finite = n
-        self.min = min(self.min, min_b)
-        self.max = max(self.max, max_b)
+    def _moments(self) -> tuple[float, float]:
+        """(mean, m2) folded over the batches in key order: the same bits on every merge path."""
+        n_a, mean, m2 = 0, 0.0, 0.0
+        for key in sorted(self.parts, key=repr):
+            n_b, mean_b, m2_b = self.parts[key]
+            n = n_a + n_b
+            with np.errstate(over="ignore", invalid="ignore"):
+                delta = np.float64(mean_b) - np.float64(mean)
+                if np.isfinite(delta):
+                    mean = float(mean + delta * (n_b / n))
+                else:  # means of opposite sign near the float64 limit: the weighted form cannot overflow
+                    mean = float(mean * (n_a / n) + mean_b * (n_b / n))
+                # m2 may overflow to +Inf for values spread beyond ~1e154; std then reads +Inf, never NaN.
+                m2 = float(m2 + m2_b + delta * delta * (n_a * n_b / n))
+            n_a = n
+        return mean, m2
+
+    @property
+    def mean(self) -> float:
+        return self._moments()[0]
+
+    @property
+    def m2(self) -> float:
+        return self._moments()[1]
 
     def merge(self, other: "ColumnProfile") -> "ColumnProfile":
         out = dataclasses.replace(self)
@@ -78,8 +96,13 @@ class ColumnProfile:
         out.nan += other.nan
         out.pos_inf += other.pos_inf
         out.neg_inf += other.neg_inf
-        if other.finite:
-            out._merge_moments(other.finite, other.mean, other.m2, other.min, other.max)
+        out.parts = {**self.parts}
+        for key, part in other.parts.items():
+            while key in out.parts:  # only keyless batches can collide; keep both
+                key = (key, len(out.parts))
+            out.parts[key] = part
+        out.finite += other.finite
+        out.min, out.max = min(self.min, other.min), max(self.max, other.max)
         if self.sketch is not None and other.sketch is not None:
             out.sketch = self.sketch.merge(other.sketch)
         out.min_len = _opt(min, self.min_len, other.min_len)
@@ -96,10 +119,12 @@ class ColumnProfile:
     def summary(self) -> dict:
         """The report's per-feature keys; min/max/mean/std are None when there is no finite value."""
         has = self.finite > 0
+        mean, m2 = self._moments()
+        std = 0.0 if self.finite <= 1 else math.sqrt(m2 / self.finite) if math.isfinite(m2) else math.inf
         out = {"count": self.rows, "missing": self.missing, "nan": self.nan, "pos_inf": self.pos_inf,
                "neg_inf": self.neg_inf, "finite": self.finite,
                "min": self.min if has else None, "max": self.max if has else None,
-               "mean": self.mean if has else None, "std": self.std if has else None}
+               "mean": mean if has else None, "std": std if has else None}
         if self.sketch is not None and has:
             lo, med, hi = self.sketch.quantiles([BULK_LOW, MEDIAN, BULK_HIGH])
             out.update({"q001": lo, "median": med, "q999": hi})
@@ -113,6 +138,14 @@ def _mean(finite: np.ndarray) -> float:
         return float(finite.mean())
     exponent = int(np.frexp(peak)[1])  # exact power-of-two scaling into [-1, 1]
     return float(np.ldexp(np.ldexp(finite, -exponent).mean(), exponent))
+
+
+def batch_key(batch: pa.RecordBatch):
+    """(source file, first row index) of a conformed batch: unique in a run and the same on every runner,
+    since readers cut batches from files the same way everywhere. None for batches without those columns."""
+    if batch.num_rows == 0 or SOURCE_FILE not in batch.schema.names or ROW_INDEX not in batch.schema.names:
+        return None
+    return (batch.column(SOURCE_FILE)[0].as_py(), int(batch.column(ROW_INDEX)[0].as_py()))
 
 
 def _opt(f, a, b):
@@ -131,6 +164,7 @@ class ProfileAccumulator:
     def add_batch(self, batch: pa.RecordBatch) -> "ProfileAccumulator":
         view = BatchView(batch)
         self.rows += batch.num_rows
+        key = batch_key(batch)
         for name in self.columns:
             arr = view.column(name)
             if not is_numeric(arr.type) and not is_list(arr.type):
@@ -139,7 +173,7 @@ class ProfileAccumulator:
             elif is_list(arr.type):
                 offsets, flat, missing = view.lists(name)
                 # A list row is missing when null; its elements are profiled as values.
-                self.profiles[name].add(flat, np.zeros(flat.size, bool), 0)
+                self.profiles[name].add(flat, np.zeros(flat.size, bool), 0, key)
                 self.profiles[name].rows += batch.num_rows
                 self.profiles[name].missing += int(missing.sum())
                 lengths = np.diff(offsets)[~missing]
@@ -149,7 +183,7 @@ class ProfileAccumulator:
                     p.max_len = _opt(max, p.max_len, int(lengths.max()))
             else:
                 values, missing = view.numeric(name)
-                self.profiles[name].add(values, missing, batch.num_rows)
+                self.profiles[name].add(values, missing, batch.num_rows, key)
         return self
 
     def merge(self, other: "ProfileAccumulator") -> "ProfileAccumulator":
