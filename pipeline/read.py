@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import InputError
-from pipeline.sources import InputPlan, ReadUnit, _first_line, _open, csv_reader
+from pipeline.sources import InputPlan, ReadUnit, _first_line, _open, csv_problem, csv_reader
 from transforms.conform import conform
 
 CSV_BLOCK_BYTES = 8 << 20
@@ -52,8 +52,7 @@ class _ReadUnitFn(beam.DoFn):
                     except StopIteration:
                         return
                     except pa.ArrowInvalid as e:
-                        raise InputError(f"{unit.path}: malformed CSV ({_first_line(e)}); every row needs "
-                                         f"{len(unit.columns)} fields like the header") from None
+                        raise csv_problem(unit.path, e, unit.columns) from None
                     yield batch
         elif self._format == "parquet":
             with _open(unit.path) as f:
@@ -65,7 +64,7 @@ class _ReadUnitFn(beam.DoFn):
         else:
             from pipeline.tfrecord import decode_examples, read_record_batches
             for records in read_record_batches(unit.path, TFRECORD_BATCH_ROWS):
-                yield decode_examples(records)
+                yield decode_examples(records, unit.path)
 
 
 class ReadBatches(beam.PTransform):

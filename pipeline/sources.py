@@ -100,8 +100,12 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None,
     units: list[ReadUnit] = []
     kinds: dict[str, str] = {}
     where: dict[str, str] = {}
+    any_rows = False
     for path in files:
-        file_units, file_kinds = inspect(path, vector_columns)
+        file_units, file_kinds, has_rows = inspect(path, vector_columns)
+        any_rows |= has_rows
+        if fmt != "tfrecord" and kinds and set(file_kinds) != set(kinds):
+            _schema_drift(files[0], path, set(kinds), set(file_kinds))
         units.extend(file_units)
         for col, kind in file_kinds.items():
             if col in RESERVED:
@@ -111,7 +115,19 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None,
     kinds = {c: (k or "string") for c, k in kinds.items()}
     if not kinds:
         raise InputError(f"{files[0]}: no columns found; is it empty?")
+    if not any_rows:
+        where = files[0] if len(files) == 1 else f"none of the {len(files)} input files"
+        raise InputError(f"{where}: no data rows (only a header or schema); check that the export finished")
     return InputPlan(tuple(patterns), fmt, kinds, tuple(units))
+
+
+def _schema_drift(first: str, path: str, expected: set, got: set) -> None:
+    """CSV and Parquet files of one input must have the same columns (tf.Example features may be absent)."""
+    extra, lacking = sorted(got - expected), sorted(expected - got)
+    what = "; ".join(x for x in (f"has {', '.join(extra)} that {first} lacks" if extra else "",
+                                 f"lacks {', '.join(lacking)}" if lacking else "") if x)
+    raise InputError(f"{path}: columns differ from {first}: it {what}; give files with the same columns, or run "
+                     f"them separately")
 
 
 def _unify(col: str, a: str | None, b: str | None, where_a: str | None, where_b: str) -> str | None:
@@ -131,10 +147,15 @@ def _unify(col: str, a: str | None, b: str | None, where_a: str | None, where_b:
 
 
 def _open(path: str):
+    """A readable file on any Beam filesystem; .gz is inflated by pyarrow (Beam's own decompressing file
+    object does not work as a pyarrow input stream)."""
     try:
-        return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as e:
-        raise InputError(f"{path}: cannot open it ({e})") from None
+        raise InputError(f"{path}: cannot open it ({_first_line(e)})") from None
+    if path.lower().endswith(".gz"):
+        return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
+    return raw
 
 
 def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
@@ -145,13 +166,27 @@ def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
     return pacsv.open_csv(f, read_options=read, convert_options=convert)
 
 
+def csv_problem(path: str, e: Exception, columns=None) -> InputError:
+    """The user's view of a pyarrow CSV error: what is wrong with the file and how to fix it."""
+    detail = _first_line(e)
+    if "UTF8" in detail or "UTF-8" in detail:
+        return InputError(f"{path}: not UTF-8 text ({detail}); re-encode it, e.g. iconv -f latin1 -t utf-8")
+    if "Empty CSV file" in detail:
+        return InputError(f"{path}: empty file; it needs a header row and data rows")
+    if "Expected" in detail and "columns" in detail:
+        fields = f"{len(columns)} fields" if columns else "as many fields as the header"
+        return InputError(f"{path}: malformed CSV ({detail}); every row needs {fields} like the header (quote "
+                          f"fields that contain commas or newlines)")
+    return InputError(f"{path}: not a readable CSV file ({detail})")
+
+
 def _inspect_csv(path: str, vector_columns):
     with _open(path) as f:
         try:
             head = csv_reader(f, None, CSV_SAMPLE_BYTES)
             names = tuple(head.schema.names)
         except pa.ArrowInvalid as e:
-            raise InputError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
+            raise csv_problem(path, e) from None
     _no_duplicates(path, names)
     with _open(path) as f:
         try:
@@ -160,7 +195,7 @@ def _inspect_csv(path: str, vector_columns):
         except StopIteration:
             sample = None
         except pa.ArrowInvalid as e:
-            raise InputError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
+            raise csv_problem(path, e, names) from None
     kinds = {}
     for i, name in enumerate(names):
         if name in vector_columns:
@@ -170,7 +205,7 @@ def _inspect_csv(path: str, vector_columns):
         else:
             kind = infer_kind(sample.column(i))
             kinds[name] = None if kind == "string" and sample.column(i).null_count == sample.num_rows else kind
-    return [ReadUnit(path, names)], kinds
+    return [ReadUnit(path, names)], kinds, sample is not None and sample.num_rows > 0
 
 
 def _inspect_parquet(path: str, vector_columns):
@@ -188,7 +223,7 @@ def _inspect_parquet(path: str, vector_columns):
     for i, n in enumerate(sizes):
         units.append(ReadUnit(path, names, i, offset))
         offset += n
-    return units, kinds
+    return units, kinds, offset > 0
 
 
 def _arrow_kind(path: str, field: pa.Field) -> str:
@@ -217,14 +252,14 @@ def _inspect_tfrecord(path: str, vector_columns):
     kinds: dict[str, str] = {}
     records = next(read_record_batches(path, TFRECORD_SAMPLE), [])  # the first records decide the kinds
     if records:
-        batch = decode_examples(records)
+        batch = decode_examples(records, path)
         for name, arr in zip(batch.schema.names, batch.columns):
             t = arr.type.value_type
             base = "int" if pa.types.is_integer(t) else "float" if pa.types.is_floating(t) else "string"
             present = ~arr.is_null().to_numpy(zero_copy_only=False)
             multi = name in vector_columns or bool((arr.value_lengths().to_numpy(zero_copy_only=False)[present] > 1).any())
             kinds[name] = base + "_list" if multi and base != "string" else base
-    return [ReadUnit(path, tuple(kinds))], kinds
+    return [ReadUnit(path, tuple(kinds))], kinds, bool(records)
 
 
 def _no_duplicates(path: str, names) -> None:

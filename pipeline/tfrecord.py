@@ -27,9 +27,10 @@ def read_record_batches(path: str, batch_size: int):
         yield batch.numpy().tolist()
 
 
-def decode_examples(records: list[bytes]):
+def decode_examples(records: list[bytes], path: str):
     """A RecordBatch of list columns, one per feature seen in these records."""
     try:
         return example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
     except Exception as e:
-        raise InputError(f"records are not tf.Example protos ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: cannot decode its records as tf.Example ({str(e).splitlines()[0]}); every "
+                         f"record must be a tf.Example and give each feature the same type") from None

@@ -34,7 +34,7 @@ def missing_mask(arr: pa.Array) -> np.ndarray:
 def float_values(arr: pa.Array) -> np.ndarray:
     """float64 values of a numeric column; missing entries read as NaN (use missing_mask to tell them apart)."""
     if not pa.types.is_float64(arr.type):
-        arr = pc.cast(arr, pa.float64())
+        arr = pc.cast(arr, pa.float64(), safe=False)  # ints beyond 2**53 round, as float64 does
     return arr.to_numpy(zero_copy_only=False)
 
 

@@ -1,0 +1,213 @@
+"""The bad-input catalogue: each case is a real file run through the CLI, with its expected outcome.
+
+Either the rows are quarantined with the named reason (and the run's exit code is the gate's), or the run
+exits 2 with one line naming the file, line or column, what is wrong and how to fix it, and no traceback.
+"""
+import gzip
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from pipeline.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def csv(text, name="in.csv", encoding="utf-8"):
+    def make(d):
+        path = d / name
+        path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+        return [str(path)]
+    return make
+
+
+def parquet(table_or_df, name="in.parquet"):
+    def make(d):
+        path = str(d / name)
+        t = table_or_df if isinstance(table_or_df, pa.Table) else pa.Table.from_pandas(table_or_df,
+                                                                                     preserve_index=False)
+        pq.write_table(t, path)
+        return [path]
+    return make
+
+
+def examples(rows, name="in.tfrecord"):
+    def make(d):
+        path = str(d / name)
+        with tf.io.TFRecordWriter(path) as w:
+            for row in rows:
+                feats = {}
+                for k, v in row.items():
+                    if isinstance(v, float):
+                        feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+                    elif isinstance(v, int):
+                        feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+                    else:
+                        feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
+                w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+        return [path]
+    return make
+
+
+GOOD = "x,y\n" + "".join(f"{i * 0.1},{i % 2}\n" for i in range(50))
+
+
+def _bad_crc(d):
+    path = examples([{"x": float(i)} for i in range(20)])(d)[0]
+    data = bytearray(open(path, "rb").read())
+    data[30] ^= 0xFF  # inside the first record's payload: its data CRC no longer matches
+    open(path, "wb").write(bytes(data))
+    return [path]
+
+
+def _truncated_parquet(d):
+    path = parquet(pd.DataFrame({"x": np.arange(1000.0)}))(d)[0]
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    return [path]
+
+
+def _gzip_csv(d):
+    path = d / "in.csv.gz"
+    path.write_bytes(gzip.compress(GOOD.encode()))
+    return [str(path)]
+
+
+def _drift(d):
+    (d / "a.csv").write_text("x,y\n1,0\n2,1\n")
+    (d / "b.csv").write_text("x,z\n1,0\n2,1\n")
+    return [str(d / "*.csv")]
+
+
+def _type_drift(d):
+    (d / "a.csv").write_text("x,y\n1.5,0\n2.5,1\n")
+    (d / "b.csv").write_text("x,y\nred,0\nblue,1\n")
+    return [str(d / "*.csv")]
+
+
+def _tfexample_type_conflict(d):
+    return examples([{"x": 1.0, "y": 0}] * 5 + [{"x": "one", "y": 1}])(d)
+
+
+def _wide(d):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(200, 1000)), columns=[f"c{i}" for i in range(1000)])
+    df.iloc[3, 17] = np.nan
+    return parquet(df)(d)
+
+
+def _unreadable(d):
+    os.symlink(d / "nowhere.csv", d / "broken.csv")
+    return [str(d / "broken.csv")]
+
+
+def _dir_named_csv(d):
+    (d / "data.csv").mkdir()
+    (d / "data.csv" / "x").write_text("1")
+    return [str(d / "data.csv")]
+
+
+def _big_ints(d):
+    return csv("x,y\n" + "".join(f"{2 ** 53 + i},{i % 2}\n" for i in range(20)))(d)
+
+
+E2 = 2
+# name: (make inputs, extra args, expected exit, substrings of stderr (exit 2) or quarantine reasons (else))
+CASES = {
+    "empty file": (csv(""), [], E2, ["in.csv", "empty"]),
+    "header only": (csv("x,y\n"), [], E2, ["in.csv", "no data rows"]),
+    "glob matching nothing": (lambda d: [str(d / "*.csv")], [], E2, ["matches no file", "quote globs"]),
+    "broken symlink (unreadable)": (_unreadable, [], E2, ["broken.csv"]),
+    "directory named like a file": (_dir_named_csv, [], E2, ["is a directory"]),
+    "truncated parquet": (_truncated_parquet, [], E2, ["in.parquet", "Parquet"]),
+    "corrupt parquet": (csv(b"PAR1 this is not parquet at all PAR1", "in.parquet"), [], E2, ["in.parquet"]),
+    "tfrecord with a bad crc": (_bad_crc, [], E2, ["in.tfrecord", "corrupt"]),
+    "gzip csv": (_gzip_csv, [], 0, []),
+    "utf-8 bom": (csv("\ufeffx,y\n1.0,0\n2.0,1\n"), [], 0, []),
+    "non-utf-8 bytes": (csv("x,name\n1.0,caf\xe9\n2.0,ok\n", encoding="latin-1"), [], E2, ["in.csv", "UTF-8"]),
+    "quoted field with newline": (csv('x,note\n1.0,"two\nlines"\n2.0,plain\n'), [], 0, []),
+    "too few fields": (csv("x,y\n1.0,0\n2.0\n3.0,1\n"), [], E2, ["in.csv", "fields"]),
+    "too many fields": (csv("x,y\n1.0,0\n2.0,1,9\n"), [], E2, ["in.csv", "fields"]),
+    "abc in a numeric column": (csv("x,y\n" + "1.5,0\n" * 30 + "abc,1\n"), [], 1, ["unparseable:x"]),
+    "comma decimal": (csv('x,y\n' + "1.5,0\n" * 30 + '"1,5",1\n'), [], 1, ["unparseable:x"]),
+    "NaN inf -Infinity 1e400": (csv("x,y\n" + "1.5,0\n" * 30 + "NaN,1\ninf,0\n-Infinity,1\n1e400,0\n"), [], 1,
+                                ["nan:x", "pos_inf:x", "neg_inf:x"]),
+    "empty and whitespace fields": (csv("x,y\n" + "1.5,0\n" * 30 + ",1\n   ,0\n"), [], 1, ["missing:x"]),
+    "ints beyond 2^53": (_big_ints, [], 0, []),
+    "float64 beyond float32": (csv("x,y\n" + "1.5,0\n" * 30 + "1e39,1\n"), [], 1, ["float32_overflow:x"]),
+    "subnormals": (csv("x,y\n" + "".join(f"{v},0\n" for v in [1e-310, 5e-324, 1.0, 2.0] * 5)), [], 0, []),
+    "all-NaN column": (csv("x,y\n" + "NaN,0\n" * 10), [], 1, ["nan:x"]),
+    "all-null column": (parquet(pa.table({"x": pa.array([None] * 10, pa.float64()),
+                                          "y": pa.array(range(10))})), [], 1, ["missing:x"]),
+    "constant column": (csv("x,y\n" + "3.0,0\n" * 20), [], 0, []),
+    "single row": (csv("x,y\n1.0,0\n"), [], 0, []),
+    "every row bad (0 clean rows)": (csv("x,y\n" + "inf,0\n" * 10), [], 1, ["pos_inf:x"]),
+    "duplicate column names": (csv("x,x\n1,2\n"), [], E2, ["duplicate column", "'x'"]),
+    "column named __reasons": (csv("x,__reasons\n1,2\n"), [], E2, ["__reasons", "rename"]),
+    "label column missing": (csv(GOOD), ["--label", "nope:binary"], E2, ["--label nope", "no such column"]),
+    "label of the wrong kind": (csv("x,y\n1.0,a\n2.0,b\n"), ["--label", "y:binary"], E2,
+                                ["--label y", "string"]),
+    "label values invalid for the kind": (csv("x,y\n" + "1.0,0\n" * 20 + "2.0,3\n"), ["--label", "y:binary"], 1,
+                                          ["label_binary:y"]),
+    "schema drift across files": (_drift, [], E2, ["b.csv: columns differ from", "a.csv", "has z", "lacks y"]),
+    "type drift across files": (_type_drift, [], E2, ["column 'x'", "a.csv", "b.csv"]),
+    "tf.Example feature with two types": (_tfexample_type_conflict, [], E2, ["in.tfrecord", 'feature "x"',
+                                                                            "same type"]),
+    "unicode column names": (csv("größe,ціна,y\n1.0,2.0,0\n3.0,4.0,1\n"), [], 0, []),
+    "1000-column table": (_wide, [], 1, ["missing:c17"]),  # pandas writes NaN to Parquet as null
+    "--num-shards 0": (csv(GOOD), ["--num-shards", "0"], E2, ["--num-shards 0"]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(name, tmp_path, capsys):
+    make, extra, code, expected = CASES[name]
+    data = tmp_path / "data"
+    data.mkdir()
+    inputs = make(data)
+    out = tmp_path / "out"
+    args = ["run", "--output", str(out), "--quiet"] + [a for p in inputs for a in ("--input", p)] + extra
+    got = main(args)
+    err = capsys.readouterr().err
+    assert got == code, err
+    assert "Traceback" not in err
+    if code == E2:
+        assert err.startswith("nanguard: error: ") and err.count("\n") == 1, err
+        for s in expected:
+            assert s in err, (s, err)
+        assert not os.path.exists(out / "report.json")
+        return
+    report = json.load(open(out / "report.json"))
+    counts = report["counts"]
+    assert counts["input_rows"] == counts["clean_rows"] + counts["quarantined_rows"]
+    for reason in expected:
+        assert counts["by_rule"].get(reason, 0) > 0, (reason, counts["by_rule"])
+    if expected:  # the original values are kept in the quarantine file
+        q = pq.read_table(os.path.join(out, report["outputs"]["quarantine"][0]["path"]))
+        assert q.num_rows == counts["quarantined_rows"]
+
+
+def test_output_that_is_a_file_or_not_writable(tmp_path, capsys):
+    src = csv(GOOD)(tmp_path)[0]
+    assert main(["run", "--input", src, "--output", src, "--quiet"]) == E2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["run", "--input", src, "--output", "/proc/nanguard-out", "--quiet"]) == E2
+    assert "--output /proc/nanguard-out" in capsys.readouterr().err
+
+
+def test_unparseable_text_is_kept_verbatim(tmp_path):
+    src = csv("x,y\n" + "1.5,0\n" * 30 + "abc,1\n")(tmp_path)[0]
+    out = tmp_path / "out"
+    assert main(["run", "--input", src, "--output", str(out), "--quiet",
+                 "--max-quarantine-fraction", "0.5"]) == 0
+    report = json.load(open(out / "report.json"))
+    q = pq.read_table(os.path.join(out, report["outputs"]["quarantine"][0]["path"]))
+    assert json.loads(q.column("__unparseable")[0].as_py()) == {"x": "abc"}
+    assert report["features"]["x"]["kind"] == "float"  # one bad cell does not make the column text
+
