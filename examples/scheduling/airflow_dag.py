@@ -15,7 +15,7 @@ with DAG("train_with_nanguard", schedule="@daily", start_date=pendulum.datetime(
             "nanguard run --input 'gs://bucket/raw/{{ ds }}/*.parquet' --output gs://bucket/validated/{{ ds }} "
             "--label clicked:binary --overwrite --log-format json "
             "-- --runner=DataflowRunner --project=my-project --region=europe-west1 "
-            "--temp_location=gs://bucket/tmp --setup_file=/opt/nanguard/setup.py"
+            "--temp_location=gs://bucket/tmp --setup_file=/opt/nanguard/pyproject.toml"
         ),
     )
     train = BashOperator(task_id="train", bash_command="python /opt/train/train.py --data gs://bucket/validated/{{ ds }}")
