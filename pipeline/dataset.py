@@ -99,8 +99,8 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
     """Batches of parsed examples (dicts of tensors) from the shards.
 
     with_ids adds '__shard' (index into `paths`) and '__record' (record number within it) to each batch,
-    so a failing example can be named exactly. Reads interleave over shards, deterministically unless
-    shuffling.
+    so a failing example can be named exactly; its batches are then cut within one shard (a shard's last
+    batch may be short). Reads interleave over shards, deterministically unless shuffling.
     """
     import tensorflow as tf
     paths = shard_paths(out_dir) if paths is None else paths
@@ -117,15 +117,26 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
     files = tf.data.Dataset.from_tensor_slices((paths, tf.range(len(paths), dtype=tf.int64)))
 
     def records(path, index):
-        ds = tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=_CHUNK)
-        # Only the checker needs ids: a per-record map costs about a sixth of the read.
-        return ds.enumerate().map(lambda i, r: (index, i, r)) if with_ids else ds
+        return tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=_CHUNK)
 
-    ds = files.interleave(records, cycle_length=min(len(paths), 8), block_length=64,
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer)
-    if shuffle_buffer:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    def id_batches(path, index):
+        # Ids per batch, not per record (a per-record map costs about a sixth of the read): batches are cut
+        # within one shard, so record numbers are the batch's offset plus a range.
+        ds = records(path, index).batch(batch_size, drop_remainder=drop_remainder).enumerate()
+        return ds.map(lambda i, r: (tf.fill(tf.shape(r), index),
+                                    i * batch_size + tf.range(tf.size(r, tf.int64)), r))
+
+    if with_ids:
+        if shuffle_buffer:
+            raise ValueError("with_ids reads in shard order; it does not shuffle")
+        ds = files.interleave(id_batches, cycle_length=min(len(paths), 8), block_length=1,
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        ds = files.interleave(records, cycle_length=min(len(paths), 8), block_length=64,
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer)
+        if shuffle_buffer:
+            ds = ds.shuffle(shuffle_buffer, seed=seed)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
     def parse(*batch):
         parsed = tf.io.parse_example(batch[-1], spec)
