@@ -140,6 +140,8 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
         lo, hi = kw.get("min_value"), kw.get("max_value")
         if lo is None and hi is None:
             raise ConfigError(f"{where}: give min_value, max_value or both")
+        if lo is not None and hi is not None and _number(lo, where, "min_value") > _number(hi, where, "max_value"):
+            raise ConfigError(f"{where}: min_value {lo} is greater than max_value {hi} (GE refuses this too)")
         return Between(column, None if lo is None else _number(lo, where, "min_value"),
                        None if hi is None else _number(hi, where, "max_value"),
                        bool(kw.get("strict_min", False)), bool(kw.get("strict_max", False)), action)

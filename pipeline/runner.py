@@ -18,6 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from google.protobuf import text_format
 
 from expectations.compiler import CompileOptions, compile_suite
+from expectations.results import GE_COLUMN_MAP_TYPES, column_map_result
 from expectations.suite import default_suite, load_suite
 from pipeline import graph
 from pipeline.artifacts import join, read_json, write_json
@@ -186,8 +187,8 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
                                  "raw": raw["columns"][o["name"]], "clean": clean["columns"][o["name"]],
                                  "normalization": o["normalization"],
                                  "histogram": histograms.get(o["name"])} for o in outputs},
-        "expectations": [dict(e, unexpected_count=counts.get(f"expectation/{i}", 0),
-                              element_count=input_rows) for i, e in enumerate(compiled.expectations)],
+        "expectations": [dict(e, **expectation_result(e, counts.get(f"expectation/{i}", 0), input_rows, raw))
+                         for i, e in enumerate(compiled.expectations)],
         "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
         "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
                     "normalization": "normalization.json"},
@@ -200,6 +201,15 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
     report["passed"] = not report["gate"]["failures"]
     write_json(join(stage, "report.json"), report)
     return report
+
+
+def expectation_result(e: dict, unexpected: int, rows: int, raw: dict) -> dict:
+    """success and counts as GE reports them: GE's types over non-null values with `mostly`, nanguard's own
+    types (finite, fit_dtype, extreme, labels, parseable) over every row."""
+    profile = raw["columns"].get(e.get("column") or "", {})
+    nonnull = rows - profile.get("missing", 0) - profile.get("nan", 0) if e["type"] in GE_COLUMN_MAP_TYPES \
+        else rows
+    return column_map_result(e, unexpected, rows, nonnull)
 
 
 def add_model_check(report: dict, config: RunConfig, stage: str, seconds: float) -> dict:
