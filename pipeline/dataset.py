@@ -39,6 +39,11 @@ def _join(out_dir: str, name: str) -> str:
     return out_dir.rstrip("/") + "/" + name
 
 
+def report_of(out_dir: str) -> dict | None:
+    """The output's report.json as written (not validated), or None when there is none."""
+    return _read_json(_join(out_dir, "report.json"))
+
+
 def feature_spec(out_dir: str) -> dict:
     """feature_spec.json as tf.io.parse_example features."""
     import tensorflow as tf
@@ -56,7 +61,7 @@ def feature_spec(out_dir: str) -> dict:
 def shard_paths(out_dir: str) -> list[str]:
     """The shard files, in shard order: from report.json when there is one, else from data/."""
     import tensorflow as tf
-    report = _read_json(_join(out_dir, "report.json"))
+    report = report_of(out_dir)
     if report is not None:
         return [_join(out_dir, s["path"]) for s in report["outputs"]["shards"]]
     return sorted(tf.io.gfile.glob(_join(out_dir, "data/part-*.tfrecord*")))
@@ -74,7 +79,7 @@ def sha256_of(path: str) -> str:
 def verify(out_dir: str, allow_failed: bool = False) -> dict:
     """The report of a finished run whose shards may be trained on; raises DatasetRefusedError otherwise."""
     import tensorflow as tf
-    report = _read_json(_join(out_dir, "report.json"))
+    report = report_of(out_dir)
     if report is None:
         raise GateNotPassedError(f"{out_dir}: no report.json, so the run did not finish (or this is not a nanguard "
                                  f"output); rerun `nanguard run` and train only when its gate passes")
@@ -162,7 +167,7 @@ def load_dataset(out_dir: str, batch_size: int, label: str | None = None, *, fea
     if verify_checksums:
         verify(out_dir, allow_failed=allow_failed)
     else:
-        report = _read_json(_join(out_dir, "report.json"))
+        report = report_of(out_dir)
         if report is None or (not report.get("passed") and not allow_failed):
             verify(out_dir, allow_failed=allow_failed)  # raises with the reason
     spec = feature_spec(out_dir)

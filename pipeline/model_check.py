@@ -262,12 +262,12 @@ def _layer_probe(model):
 def check_model(config: ModelCheckConfig) -> dict:
     """Runs the checks; returns the result that goes to report.json['model_check'] (see `passed`)."""
     import tensorflow as tf
-    from pipeline.dataset import feature_spec, read_shards, shard_paths, _read_json, _join
+    from pipeline.dataset import feature_spec, read_shards, report_of, shard_paths
 
     started = time.time()
     spec = feature_spec(config.data)
     paths = shard_paths(config.data)
-    report = _read_json(_join(config.data, "report.json")) or {}
+    report = report_of(config.data) or {}
     roles = {k: v.get("role") for k, v in report.get("features", {}).items()}
     if config.label is not None and config.label not in spec:
         raise ConfigError(f"--label {config.label}: not in {config.data}/feature_spec.json (features: "
