@@ -18,7 +18,8 @@ from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
 from transforms.extreme import bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
-from transforms.row_checks import Between, Extreme, FitsDtype, InSet, NotNull, Parseable, PresentAndFinite
+from transforms.row_checks import (Between, Extreme, FitsDtype, InSet, IsNull, NotInSet, NotNull, Parseable,
+                                  PresentAndFinite)
 
 ALL_COLUMNS = "*"  # nanguard extension: every numeric column
 
@@ -56,8 +57,10 @@ class CompiledSuite:
 
 SUPPORTED = (
     "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_null",
     "expect_column_values_to_be_between",
     "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_in_set",
     "expect_column_values_to_be_finite",
     "expect_column_values_to_fit_dtype",
     "expect_column_values_to_not_be_extreme",
@@ -65,7 +68,8 @@ SUPPORTED = (
 
 
 # Types that also apply to text columns; every other supported type needs numbers.
-ANY_COLUMN_TYPES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_in_set")
+ANY_COLUMN_TYPES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+                    "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,13 +149,16 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
         return Between(column, None if lo is None else _number(lo, where, "min_value"),
                        None if hi is None else _number(hi, where, "max_value"),
                        bool(kw.get("strict_min", False)), bool(kw.get("strict_max", False)), action)
-    if e.type == "expect_column_values_to_be_in_set":
+    if e.type == "expect_column_values_to_be_null":
+        return IsNull(column, action)
+    if e.type in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         values = kw.get("value_set")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: value_set must be a non-empty list")
         if is_numeric(schema.field(column).type) and not all(isinstance(v, (int, float)) for v in values):
             raise ConfigError(f"{where}: column '{column}' is numeric but value_set holds non-numbers")
-        return InSet(column, tuple(values), action)
+        rule = InSet if e.type == "expect_column_values_to_be_in_set" else NotInSet
+        return rule(column, tuple(values), action)
     raise AssertionError(e.type)  # SUPPORTED and this function list the same types
 
 

@@ -1,15 +1,16 @@
 """GE's success rule for column map expectations, from nanguard's counts.
 
 Great Expectations evaluates a column map expectation over the non-null values (on pandas, NaN is null), and it
-succeeds when the share of expected values among them is at least `mostly` (default 1). Not-null is the
-exception: it counts over every row. An expectation with no non-null value to look at succeeds.
+succeeds when the share of expected values among them is at least `mostly` (default 1). Not-null and be-null
+are the exceptions: they count over every row. An expectation with no value to look at succeeds.
 """
 from __future__ import annotations
 
-OVER_ALL_ROWS = {"expect_column_values_to_not_be_null"}
+OVER_ALL_ROWS = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
 # Great Expectations' own column map types that nanguard evaluates (the others are nanguard's, over all rows).
-GE_COLUMN_MAP_TYPES = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_between",
-                       "expect_column_values_to_be_in_set"}
+GE_COLUMN_MAP_TYPES = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+                       "expect_column_values_to_be_between", "expect_column_values_to_be_in_set",
+                       "expect_column_values_to_not_be_in_set"}
 
 
 def column_map_result(expectation: dict, unexpected: int, element_count: int, nonnull: int) -> dict:

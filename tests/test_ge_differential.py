@@ -40,6 +40,7 @@ def cases(draw):
     expectations = []
     for column in ("a", "b", "s"):
         expectations.append(_with_mostly("expect_column_values_to_not_be_null", {"column": column}, draw(mostly)))
+        expectations.append(_with_mostly("expect_column_values_to_be_null", {"column": column}, draw(mostly)))
     for column in ("a", "b"):
         lo, hi = draw(bounds), draw(bounds)
         if lo is None and hi is None:
@@ -60,6 +61,18 @@ def cases(draw):
     expectations.append(_with_mostly("expect_column_values_to_be_in_set",
                                      {"column": "s", "value_set": draw(st.lists(st.sampled_from(
                                          ["a", "b", "", "é"]), min_size=1, max_size=3, unique=True))},
+                                     draw(mostly)))
+    expectations.append(_with_mostly("expect_column_values_to_not_be_in_set",
+                                     {"column": "b", "value_set": draw(st.lists(st.integers(-5, 5), min_size=1,
+                                                                                max_size=4, unique=True))},
+                                     draw(mostly)))
+    expectations.append(_with_mostly("expect_column_values_to_not_be_in_set",
+                                     {"column": "a", "value_set": draw(st.lists(st.sampled_from(
+                                         [0.0, 1.0, math.inf, -math.inf]), min_size=1, max_size=3, unique=True))},
+                                     draw(mostly)))
+    expectations.append(_with_mostly("expect_column_values_to_not_be_in_set",
+                                     {"column": "s", "value_set": draw(st.lists(st.sampled_from(
+                                         ["a", "c", ""]), min_size=1, max_size=2, unique=True))},
                                      draw(mostly)))
     return table, {"name": "differential", "expectations": expectations}
 

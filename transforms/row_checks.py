@@ -89,6 +89,17 @@ class Between:
         yield f"out_of_range:{self.column}", bad & _present(values, missing)
 
 
+def _membership(view: BatchView, column: str, value_set: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(value is in the set, value is evaluated: present and, for numbers, not NaN) per row."""
+    arr = view.column(column)
+    if is_numeric(arr.type):
+        values, missing = view.numeric(column)
+        allowed = np.array([float(v) for v in value_set], dtype=np.float64)
+        return np.isin(values, allowed), _present(values, missing)
+    member = pc.is_in(arr, value_set=pa.array([str(v) for v in value_set], type=arr.type))
+    return member.to_numpy(zero_copy_only=False), ~arr.is_null().to_numpy(zero_copy_only=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class InSet:
     """GE's expect_column_values_to_be_in_set (nulls not evaluated)."""
@@ -97,15 +108,35 @@ class InSet:
     action: str = QUARANTINE
 
     def evaluate(self, view: BatchView) -> Reasons:
+        member, evaluated = _membership(view, self.column, self.value_set)
+        yield f"not_in_set:{self.column}", ~member & evaluated
+
+
+@dataclasses.dataclass(frozen=True)
+class NotInSet:
+    """GE's expect_column_values_to_not_be_in_set (nulls not evaluated)."""
+    column: str
+    value_set: tuple
+    action: str = QUARANTINE
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        member, evaluated = _membership(view, self.column, self.value_set)
+        yield f"in_forbidden_set:{self.column}", member & evaluated
+
+
+@dataclasses.dataclass(frozen=True)
+class IsNull:
+    """GE's expect_column_values_to_be_null: a present value (not NaN, for numbers) is unexpected."""
+    column: str
+    action: str = QUARANTINE
+
+    def evaluate(self, view: BatchView) -> Reasons:
         arr = view.column(self.column)
         if is_numeric(arr.type):
             values, missing = view.numeric(self.column)
-            allowed = np.array([float(v) for v in self.value_set], dtype=np.float64)
-            yield f"not_in_set:{self.column}", ~np.isin(values, allowed) & _present(values, missing)
+            yield f"not_null:{self.column}", _present(values, missing)
         else:
-            member = pc.is_in(arr, value_set=pa.array([str(v) for v in self.value_set], type=arr.type))
-            yield f"not_in_set:{self.column}", ~member.to_numpy(zero_copy_only=False) & ~arr.is_null().to_numpy(
-                zero_copy_only=False)
+            yield f"not_null:{self.column}", ~arr.is_null().to_numpy(zero_copy_only=False)
 
 
 @dataclasses.dataclass(frozen=True)
