@@ -50,30 +50,12 @@ def cases(draw):
         kwargs = {"column": column, "min_value": lo, "max_value": hi,
                   "strict_min": draw(st.booleans()), "strict_max": draw(st.booleans())}
         expectations.append(_with_mostly("expect_column_values_to_be_between", kwargs, draw(mostly)))
-    expectations.append(_with_mostly("expect_column_values_to_be_in_set",
-                                     {"column": "b", "value_set": draw(st.lists(st.integers(-5, 5), min_size=1,
-                                                                                max_size=4, unique=True))},
-                                     draw(mostly)))
-    expectations.append(_with_mostly("expect_column_values_to_be_in_set",
-                                     {"column": "a", "value_set": draw(st.lists(st.sampled_from(
-                                         [0.0, 1.0, -1.0, 2.5, math.inf]), min_size=1, max_size=3, unique=True))},
-                                     draw(mostly)))
-    expectations.append(_with_mostly("expect_column_values_to_be_in_set",
-                                     {"column": "s", "value_set": draw(st.lists(st.sampled_from(
-                                         ["a", "b", "", "é"]), min_size=1, max_size=3, unique=True))},
-                                     draw(mostly)))
-    expectations.append(_with_mostly("expect_column_values_to_not_be_in_set",
-                                     {"column": "b", "value_set": draw(st.lists(st.integers(-5, 5), min_size=1,
-                                                                                max_size=4, unique=True))},
-                                     draw(mostly)))
-    expectations.append(_with_mostly("expect_column_values_to_not_be_in_set",
-                                     {"column": "a", "value_set": draw(st.lists(st.sampled_from(
-                                         [0.0, 1.0, math.inf, -math.inf]), min_size=1, max_size=3, unique=True))},
-                                     draw(mostly)))
-    expectations.append(_with_mostly("expect_column_values_to_not_be_in_set",
-                                     {"column": "s", "value_set": draw(st.lists(st.sampled_from(
-                                         ["a", "c", ""]), min_size=1, max_size=2, unique=True))},
-                                     draw(mostly)))
+    members = {"b": st.integers(-5, 5), "a": st.sampled_from([0.0, 1.0, -1.0, 2.5, math.inf, -math.inf]),
+               "s": st.sampled_from(["a", "b", "c", "", "é"])}
+    for kind in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
+        for column, values in members.items():
+            value_set = draw(st.lists(values, min_size=1, max_size=4, unique=True))
+            expectations.append(_with_mostly(kind, {"column": column, "value_set": value_set}, draw(mostly)))
     return table, {"name": "differential", "expectations": expectations}
 
 
