@@ -387,7 +387,6 @@ class _Step:
         self._fn({k: v for k, v in batch.items() if not k.startswith("__")}, index)
 
     def forward(self, x, training=False):
-        import tensorflow as tf
         if self.probe is not None:
             acts = self.probe(x, training=training)
             acts = acts if isinstance(acts, (list, tuple)) else [acts]

@@ -111,16 +111,19 @@ class ColumnProfile:
 
     @property
     def std(self) -> float:
+        return self._std(self.m2)
+
+    def _std(self, m2: float) -> float:
         """Population standard deviation of the finite values (0 for fewer than two)."""
         if self.finite <= 1:
             return 0.0
-        return math.sqrt(self.m2 / self.finite) if math.isfinite(self.m2) else math.inf
+        return math.sqrt(m2 / self.finite) if math.isfinite(m2) else math.inf
 
     def summary(self) -> dict:
         """The report's per-feature keys; min/max/mean/std are None when there is no finite value."""
         has = self.finite > 0
-        mean, m2 = self._moments()
-        std = 0.0 if self.finite <= 1 else math.sqrt(m2 / self.finite) if math.isfinite(m2) else math.inf
+        mean, m2 = self._moments()  # one fold for both
+        std = self._std(m2)
         out = {"count": self.rows, "missing": self.missing, "nan": self.nan, "pos_inf": self.pos_inf,
                "neg_inf": self.neg_inf, "finite": self.finite,
                "min": self.min if has else None, "max": self.max if has else None,
