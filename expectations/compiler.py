@@ -1,8 +1,9 @@
-"""Suite compiler: expectation configurations to the vectorized row rules of transforms.row_checks.
+"""Suite compiler: expectation configurations to vectorized row rules (transforms.row_checks) and aggregate checks.
 
-Compiling happens where the pipeline is built, so an unsupported type, a missing column or a bad argument
-is refused before any data is read. Rules that depend on the data (the extreme-value bounds) are bound to
-the raw profile on the worker, once, in DoFn.setup-time code (CompiledSuite.bind).
+Compiling happens where the pipeline is built, so an unsupported type, a missing column or a bad argument is
+refused before any data is read. Rules that depend on the data (extreme-value bounds, z-score moments) are
+bound to the raw profile on the worker, once per DoFn instance (CompiledSuite.bind). Aggregate expectations
+are described here and evaluated on the raw profile by expectations.aggregates.
 """
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from typing import Mapping
 
 import pyarrow as pa
 
+from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, SUPPORTED)
 from expectations.suite import Expectation, Suite
 from pipeline.errors import ConfigError
 from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
 from transforms.extreme import bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
-from transforms.row_checks import (Between, Extreme, FitsDtype, InSet, IsNull, NotInSet, NotNull, Parseable,
-                                  PresentAndFinite)
+from transforms.row_checks import (Between, Extreme, FitsDtype, InSet, IsNull, MulticolumnSum, NotInSet, NotNull,
+                                  PairGreater, Parseable, PresentAndFinite, ZScore)
 
 ALL_COLUMNS = "*"  # nanguard extension: every numeric column
 
@@ -33,13 +35,23 @@ class PendingExtreme:
 
 
 @dataclasses.dataclass(frozen=True)
+class PendingZScore:
+    """A z-score rule waiting for the raw profile's mean and standard deviation."""
+    column: str
+    threshold: float
+    double_sided: bool
+    action: str
+
+
+@dataclasses.dataclass(frozen=True)
 class CompiledSuite:
-    # (index into `expectations`, rule): static rules, and extreme rules still to bind
+    # (index into `expectations`, rule): static rules, and data-dependent rules still to bind
     rules: tuple
-    expectations: tuple[dict, ...]  # one per compiled expectation: type, column, kwargs, action
+    expectations: tuple[dict, ...]  # one per compiled expectation: type, column, kwargs, action, kind
+    impute: Mapping[str, str] = dataclasses.field(default_factory=dict)  # column -> mean | median
 
     def bind(self, raw_profile: Mapping[str, ColumnProfile]) -> tuple:
-        """The rules with extreme-value bounds filled in from the raw profile, in a fixed order."""
+        """The rules with data-dependent parameters filled in from the raw profile, in a fixed order."""
         out = []
         for idx, rule in self.rules:
             if isinstance(rule, PendingExtreme):
@@ -51,25 +63,24 @@ class CompiledSuite:
                     continue
                 low, high = extreme_bounds(med, lo, hi, rule.threshold)
                 rule = Extreme(rule.column, low, high, rule.action)
+            elif isinstance(rule, PendingZScore):
+                mean, std = sample_moments(raw_profile[rule.column])
+                rule = ZScore(rule.column, rule.threshold, rule.double_sided, mean, std, rule.action)
             out.append((idx, rule))
         return tuple(out)
 
-
-SUPPORTED = (
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_be_null",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_not_be_in_set",
-    "expect_column_values_to_be_finite",
-    "expect_column_values_to_fit_dtype",
-    "expect_column_values_to_not_be_extreme",
-)
+    @property
+    def row_indices(self) -> tuple[int, ...]:
+        return tuple(i for i, e in enumerate(self.expectations) if e["kind"] == "row")
 
 
-# Types that also apply to text columns; every other supported type needs numbers.
-ANY_COLUMN_TYPES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
-                    "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set")
+def sample_moments(p: ColumnProfile) -> tuple[float, float]:
+    """(mean, sample std) of a column as pandas computes them over non-null values: +/-Inf makes the std NaN,
+    and so does having fewer than two values."""
+    if p.pos_inf or p.neg_inf or p.finite < 2:
+        return (p.mean if p.finite else math.nan), math.nan
+    mean, m2 = p._moments()
+    return mean, math.sqrt(m2 / (p.finite - 1)) if math.isfinite(m2) else math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,15 +100,26 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
                        and f.name not in options.passthrough]
     rules: list = []
     described: list[dict] = []
+    impute: dict[str, str] = {}
 
-    def add(e: Expectation, column: str | None, rule) -> None:
-        described.append({"type": e.type, "column": column, "kwargs": dict(e.kwargs), "action": rule.action})
+    def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None) -> None:
+        described.append({"type": e.type, "column": column, "kwargs": dict(kwargs or e.kwargs),
+                          "meta": dict(e.meta), "action": rule.action, "kind": "row"})
         rules.append((len(described) - 1, rule))
 
     for i, e in enumerate(suite.expectations):
         where = f"suite '{suite.name}', expectations[{i}] ({e.type})"
         if e.type not in SUPPORTED:
             raise ConfigError(f"{where}: unsupported expectation type. Supported: {', '.join(SUPPORTED)}")
+        if e.type in AGGREGATE_TYPES:
+            described.append(_aggregate(e, where, schema))
+            continue
+        if e.type == "expect_column_pair_values_a_to_be_greater_than_b":
+            add(e, None, _pair(e, where, schema))
+            continue
+        if e.type == "expect_multicolumn_sum_to_equal":
+            add(e, None, _multicolumn_sum(e, where, schema, numeric))
+            continue
         column = e.kwargs.get("column")
         if not isinstance(column, str):
             raise ConfigError(f"{where}: needs a 'column' argument")
@@ -107,26 +129,40 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
             threshold = options.extreme_threshold or _number(e.kwargs.get("threshold", 1000), where, "threshold")
             action = options.extreme_action or e.action
             for c in (scalar_features if column == ALL_COLUMNS else [_need(column, schema, where, numeric)]):
-                add(e, c, PendingExtreme(c, threshold, action))
+                _note_impute(impute, e, c, where, schema)
+                add(e, c, PendingExtreme(c, threshold, action), dict(e.kwargs, column=c))
             continue
         if column == ALL_COLUMNS:
             targets = numeric
         else:
             targets = [_need(column, schema, where, None if e.type in ANY_COLUMN_TYPES else numeric)]
         for c in targets:
-            add(e, c, _rule(e, c, where, schema))
+            _note_impute(impute, e, c, where, schema)
+            add(e, c, _rule(e, c, where, schema), dict(e.kwargs, column=c))
     if options.mixed_precision:
         # Columns written without normalization reach a float16 model as they are.
         e = Expectation("expect_column_values_to_fit_dtype", {"column": ALL_COLUMNS, "dtype": "float16"})
         for c in numeric:
             if c in label_names or c in options.passthrough or c not in scalar_features:
-                add(e, c, FitsDtype(c, "float16"))
+                add(e, c, FitsDtype(c, "float16"), {"column": c, "dtype": "float16"})
     for lab in options.labels:
         e = Expectation("expect_column_values_to_be_valid_label", {"column": lab.column, "kind": lab.describe()})
         add(e, lab.column, LabelRule(lab))
     if UNPARSEABLE in schema.names:
         add(Expectation("expect_column_values_to_be_parseable", {"column": ALL_COLUMNS}), None, Parseable())
-    return CompiledSuite(tuple(rules), tuple(described))
+    return CompiledSuite(tuple(rules), tuple(described), impute)
+
+
+def _note_impute(impute: dict, e: Expectation, column: str, where: str, schema: pa.Schema) -> None:
+    if e.action not in ("impute", "clip"):
+        return
+    if not is_numeric(schema.field(column).type):
+        raise ConfigError(f"{where}: on_fail {e.action} needs a column of single numbers; '{column}' is "
+                          f"{schema.field(column).type} (name the scalar columns instead of '*', or use quarantine)")
+    if e.action == "impute":
+        if impute.setdefault(column, e.impute_with) != e.impute_with:
+            raise ConfigError(f"{where}: column '{column}' is imputed with {impute[column]} by another expectation; "
+                              f"one column takes one meta.nanguard.impute statistic")
 
 
 def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
@@ -140,6 +176,8 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
         return FitsDtype(column, dtype, action)
     if e.type == "expect_column_values_to_not_be_null":
         return NotNull(column, action)
+    if e.type == "expect_column_values_to_be_null":
+        return IsNull(column, action)
     if e.type == "expect_column_values_to_be_between":
         lo, hi = kw.get("min_value"), kw.get("max_value")
         if lo is None and hi is None:
@@ -149,8 +187,6 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
         return Between(column, None if lo is None else _number(lo, where, "min_value"),
                        None if hi is None else _number(hi, where, "max_value"),
                        bool(kw.get("strict_min", False)), bool(kw.get("strict_max", False)), action)
-    if e.type == "expect_column_values_to_be_null":
-        return IsNull(column, action)
     if e.type in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         values = kw.get("value_set")
         if not isinstance(values, list) or not values:
@@ -159,12 +195,94 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
             raise ConfigError(f"{where}: column '{column}' is numeric but value_set holds non-numbers")
         rule = InSet if e.type == "expect_column_values_to_be_in_set" else NotInSet
         return rule(column, tuple(values), action)
-    raise AssertionError(e.type)  # SUPPORTED and this function list the same types
+    if e.type == "expect_column_value_z_scores_to_be_less_than":
+        if "threshold" not in kw or not isinstance(kw.get("double_sided"), bool):
+            raise ConfigError(f"{where}: needs 'threshold' (the largest z-score allowed, e.g. 4) and 'double_sided' "
+                              f"(true: |z| < threshold; false: z < threshold), as GE requires both")
+        return PendingZScore(column, _number(kw["threshold"], where, "threshold"), kw["double_sided"], action)
+    if e.type in ("expect_column_values_to_be_probability_vector", "expect_column_values_to_be_one_hot"):
+        kind = "probvec" if e.type == "expect_column_values_to_be_probability_vector" else "onehot"
+        if not is_list(schema.field(column).type):
+            raise ConfigError(f"{where}: column '{column}' holds one value per row; this expectation needs a list "
+                              f"of numbers per row")
+        return LabelRule(LabelSpec(column, kind), _number(kw.get("tolerance", 1e-4), where, "tolerance"), action)
+    raise AssertionError(e.type)  # catalog.ROW_TYPES and this function list the same types
+
+
+def _pair(e: Expectation, where: str, schema: pa.Schema) -> PairGreater:
+    a, b = e.kwargs.get("column_A"), e.kwargs.get("column_B")
+    if not isinstance(a, str) or not isinstance(b, str):
+        raise ConfigError(f"{where}: needs 'column_A' and 'column_B'")
+    _need(a, schema, where, None)
+    _need(b, schema, where, None)
+    if is_numeric(schema.field(a).type) != is_numeric(schema.field(b).type):
+        raise ConfigError(f"{where}: '{a}' is {schema.field(a).type} and '{b}' is {schema.field(b).type}; "
+                          f"compare numbers with numbers or text with text")
+    try:
+        return PairGreater(a, b, bool(e.kwargs.get("or_equal") or False),
+                           e.kwargs.get("ignore_row_if") or "both_values_are_missing", e.action)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _multicolumn_sum(e: Expectation, where: str, schema: pa.Schema, numeric: list[str]) -> MulticolumnSum:
+    columns = e.kwargs.get("column_list")
+    if not isinstance(columns, list) or len(columns) < 2 or not all(isinstance(c, str) for c in columns):
+        raise ConfigError(f"{where}: needs 'column_list', a list of two or more column names")
+    for c in columns:
+        _need(c, schema, where, [n for n in numeric if not is_list(schema.field(n).type)])
+    if "sum_total" not in e.kwargs:
+        raise ConfigError(f"{where}: needs 'sum_total'")
+    try:
+        return MulticolumnSum(tuple(columns), _number(e.kwargs["sum_total"], where, "sum_total"),
+                              e.kwargs.get("ignore_row_if") or "all_values_are_missing", e.action)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
+    """The description of an aggregate expectation, its arguments checked against the schema."""
+    kw = e.kwargs
+    column = kw.get("column")
+    if e.type.startswith("expect_column_"):
+        if not isinstance(column, str) or column == ALL_COLUMNS:
+            raise ConfigError(f"{where}: needs a 'column' argument naming one column")
+        if e.type != "expect_column_to_exist":
+            _need(column, schema, where, None)
+            if e.type not in ANY_COLUMN_TYPES and not is_numeric(schema.field(column).type):
+                raise ConfigError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation "
+                                  f"needs a column of single numbers")
+    if e.type.endswith("_to_be_between") and e.type != "expect_column_quantile_values_to_be_between":
+        lo, hi = kw.get("min_value"), kw.get("max_value")
+        for name, v in (("min_value", lo), ("max_value", hi)):
+            if v is not None:
+                _number(v, where, name)
+        if lo is not None and hi is not None and lo > hi:
+            raise ConfigError(f"{where}: min_value {lo} is greater than max_value {hi}")
+    if e.type == "expect_column_quantile_values_to_be_between":
+        qr = kw.get("quantile_ranges")
+        if not isinstance(qr, dict) or not isinstance(qr.get("quantiles"), list) or \
+                not isinstance(qr.get("value_ranges"), list) or len(qr["quantiles"]) != len(qr["value_ranges"]):
+            raise ConfigError(f"{where}: quantile_ranges needs 'quantiles' and 'value_ranges' lists of equal length")
+        for q in qr["quantiles"]:
+            if not 0 <= _number(q, where, "quantiles[]") <= 1:
+                raise ConfigError(f"{where}: quantile {q} is outside [0, 1]")
+    if e.type == "expect_column_values_to_be_of_type" and not isinstance(kw.get("type_"), str):
+        raise ConfigError(f"{where}: needs 'type_', a type name such as float64 or int64")
+    if e.type == "expect_column_values_to_be_in_type_list" and not (
+            isinstance(kw.get("type_list"), list) and all(isinstance(t, str) for t in kw["type_list"])):
+        raise ConfigError(f"{where}: needs 'type_list', a list of type names")
+    if e.type == "expect_table_columns_to_match_set" and not (
+            isinstance(kw.get("column_set"), list) and all(isinstance(c, str) for c in kw["column_set"])):
+        raise ConfigError(f"{where}: needs 'column_set', a list of column names")
+    return {"type": e.type, "column": column if isinstance(column, str) else None, "kwargs": dict(kw),
+            "meta": dict(e.meta), "action": e.action, "kind": "aggregate"}
 
 
 def _need(column: str, schema: pa.Schema, where: str, numeric: list[str] | None) -> str:
-    if column not in schema.names:
-        raise ConfigError(f"{where}: column '{column}' is not in the input (columns: {', '.join(schema.names)})")
+    if column not in schema.names or column in RESERVED:
+        raise ConfigError(f"{where}: column '{column}' is not in the input (columns: "
+                          f"{', '.join(n for n in schema.names if n not in RESERVED)})")
     if numeric is not None and column not in numeric:
         raise ConfigError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation needs numbers")
     return column

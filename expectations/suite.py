@@ -12,9 +12,8 @@ import warnings
 from importlib import resources
 from typing import Any, Mapping
 
+from expectations.catalog import IMPUTE_STATISTICS, ROW_ACTIONS, SUPPORTED, actions_for, default_action
 from pipeline.errors import ConfigError
-
-ACTIONS = ("quarantine", "warn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +24,13 @@ class Expectation:
 
     @property
     def action(self) -> str:
-        return (self.meta.get("nanguard") or {}).get("on_fail", "quarantine")
+        """meta.nanguard.on_fail: quarantine (row types' default), clip, impute, warn or fail (aggregates')."""
+        return (self.meta.get("nanguard") or {}).get("on_fail", default_action(self.type))
+
+    @property
+    def impute_with(self) -> str:
+        """meta.nanguard.impute: the clean statistic an `impute` action fills in (mean or median)."""
+        return (self.meta.get("nanguard") or {}).get("impute", "mean")
 
     def to_json(self) -> dict:
         return {"type": self.type, "kwargs": dict(self.kwargs), "meta": dict(self.meta)}
@@ -60,11 +65,19 @@ def parse_suite(doc: Any, where: str) -> Suite:
         meta = item.get("meta") or {}
         if not isinstance(etype, str) or not isinstance(kwargs, dict) or not isinstance(meta, dict):
             raise ConfigError(f"{where}: expectations[{i}] needs a string 'type' and an object 'kwargs'")
-        action = (meta.get("nanguard") or {}).get("on_fail", "quarantine")
-        if action not in ACTIONS:
-            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.on_fail {action!r} is not one of "
-                              f"{', '.join(ACTIONS)}")
-        out.append(Expectation(etype, dict(kwargs), dict(meta)))
+        if "expectation_type" in item and "type" not in item:
+            warnings.warn(f"{where}: expectations[{i}] uses the Great Expectations 0.x key 'expectation_type'; "
+                          f"use 'type'", DeprecationWarning, stacklevel=2)
+        e = Expectation(etype, dict(kwargs), dict(meta))
+        if not isinstance(meta.get("nanguard", {}), dict):
+            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard must be an object")
+        if e.action not in ROW_ACTIONS or (etype in SUPPORTED and e.action not in actions_for(etype)):
+            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.on_fail {e.action!r} does not "
+                              f"apply here; use one of {', '.join(actions_for(etype) if etype in SUPPORTED else ROW_ACTIONS)}")
+        if e.action == "impute" and e.impute_with not in IMPUTE_STATISTICS:
+            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.impute {e.impute_with!r} is not "
+                              f"one of {', '.join(IMPUTE_STATISTICS)}")
+        out.append(e)
     return Suite(name, tuple(out), dict(doc.get("meta") or {}))
 
 

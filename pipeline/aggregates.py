@@ -8,6 +8,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from transforms.profile import ProfileAccumulator
+from transforms.quarantine import SAMPLE_SIZE
 
 
 class ProfileCombineFn(beam.CombineFn):
@@ -35,14 +36,18 @@ class ProfileCombineFn(beam.CombineFn):
 
 
 class SumCountsFn(beam.CombineFn):
-    """dict[str, int] inputs -> their key-wise sum."""
+    """dict inputs -> their key-wise sum; list values (samples of unexpected values, [[key, value], ...]) are
+    merged instead: the SAMPLE_SIZE entries with the smallest keys, which are the same on every merge path."""
 
     def create_accumulator(self) -> dict:
         return {}
 
     def add_input(self, acc: dict, counts: dict) -> dict:
         for k, v in counts.items():
-            acc[k] = acc.get(k, 0) + v
+            if isinstance(v, list):
+                acc[k] = sorted(acc.get(k, []) + v, key=lambda entry: entry[0])[:SAMPLE_SIZE]
+            else:
+                acc[k] = acc.get(k, 0) + v
         return acc
 
     def merge_accumulators(self, accs) -> dict:

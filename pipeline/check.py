@@ -1,7 +1,9 @@
-"""CheckRows: the compiled suite over every batch; clean rows out, quarantined rows and counts tagged.
+"""CheckRows: the compiled suite over every batch; clean (and repaired) rows out, quarantined rows and counts tagged.
 
-Extreme-value bounds come from the raw profile side input and are bound once per DoFn instance.
-Every reason is also a Beam counter in the 'nanguard' namespace.
+Extreme-value bounds and z-score moments come from the raw profile side input and are bound once per DoFn
+instance. In the write pass, the clean profile side input gives the values `impute` fills in; in the fit
+pass those cells are left missing so the clean profile is taken over clean values only. Every reason is also
+a Beam counter in the 'nanguard' namespace.
 """
 from __future__ import annotations
 
@@ -9,18 +11,20 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from expectations.compiler import CompiledSuite
-from transforms.quarantine import check_batch
+from transforms.quarantine import SAMPLE_SIZE, check_batch
 
 QUARANTINE_TAG = "quarantine"
 COUNTS_TAG = "counts"
 
 
 class _CheckRowsFn(beam.DoFn):
-    def __init__(self, compiled: CompiledSuite, progress=None, pass_name: str = ""):
+    def __init__(self, compiled: CompiledSuite, progress=None, pass_name: str = "", samples: int = 0):
         self._compiled = compiled
         self._rules = None
+        self._impute = None
         self._counters = {}
         self._progress, self._pass = progress, pass_name
+        self._samples = samples
         self._writer = None
 
     def setup(self):
@@ -31,17 +35,25 @@ class _CheckRowsFn(beam.DoFn):
         if self._writer is not None:
             self._writer.flush()
 
-    def process(self, batch, raw_profile):
+    def process(self, batch, raw_profile, clean_profile=None):
         if self._rules is None:
             bound = self._compiled.bind(raw_profile.profiles)
             self._indices = [i for i, _ in bound]
             self._rules = [r for _, r in bound]
-        outcome = check_batch(batch, self._rules)
+            if clean_profile is not None:
+                self._impute = {c: clean_profile.profiles[c].statistic(stat)
+                                for c, stat in self._compiled.impute.items()}
+        outcome = check_batch(batch, self._rules, self._impute, self._samples)
         counts = {"rows": batch.num_rows, "clean_rows": outcome.clean.num_rows,
                   "quarantined_rows": outcome.quarantined.num_rows}
         counts.update({f"reason/{k}": v for k, v in outcome.reason_counts.items()})
-        for idx, hits in zip(self._indices, outcome.rule_counts):
+        counts.update({f"repaired/{k}": v for k, v in outcome.repaired.items()})
+        for idx, hits, domain, sample in zip(self._indices, outcome.rule_counts, outcome.rule_domains,
+                                             outcome.samples):
             counts[f"expectation/{idx}"] = counts.get(f"expectation/{idx}", 0) + hits
+            counts[f"domain/{idx}"] = counts.get(f"domain/{idx}", 0) + domain
+            if sample:
+                counts[f"samples/{idx}"] = sample
         for reason, hits in outcome.reason_counts.items():
             if reason not in self._counters:
                 self._counters[reason] = Metrics.counter("nanguard", reason)
@@ -56,15 +68,23 @@ class _CheckRowsFn(beam.DoFn):
 
 
 class CheckRows(beam.PTransform):
-    """PCollection[RecordBatch] -> DoOutputsTuple(main=clean batches, quarantine=batches with __reasons, counts)."""
+    """PCollection[RecordBatch] -> DoOutputsTuple(main=clean batches, quarantine=batches with __reasons, counts).
 
-    def __init__(self, compiled: CompiledSuite, raw_profile: beam.PCollection, progress=None, pass_name: str = ""):
+    With clean_profile (the write pass), `impute` fills in clean statistics and the counts carry the first
+    unexpected values of each expectation in input order (GE's partial_unexpected_list)."""
+
+    def __init__(self, compiled: CompiledSuite, raw_profile: beam.PCollection, progress=None, pass_name: str = "",
+                 clean_profile: beam.PCollection | None = None):
         super().__init__()
         self._compiled = compiled
         self._raw_profile = raw_profile
+        self._clean_profile = clean_profile
         self._progress, self._pass = progress, pass_name  # a progress.ProgressSink, or None
 
     def expand(self, batches: beam.PCollection):
-        return batches | "Check" >> beam.ParDo(
-            _CheckRowsFn(self._compiled, self._progress, self._pass), beam.pvalue.AsSingleton(self._raw_profile)).with_outputs(
-            QUARANTINE_TAG, COUNTS_TAG, main="clean")
+        fn = _CheckRowsFn(self._compiled, self._progress, self._pass,
+                          SAMPLE_SIZE if self._clean_profile is not None else 0)
+        side = [beam.pvalue.AsSingleton(self._raw_profile)]
+        if self._clean_profile is not None:
+            side.append(beam.pvalue.AsSingleton(self._clean_profile))
+        return batches | "Check" >> beam.ParDo(fn, *side).with_outputs(QUARANTINE_TAG, COUNTS_TAG, main="clean")

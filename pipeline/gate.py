@@ -31,10 +31,22 @@ def gate_failures(report: dict) -> list[str]:
         listed = "; ".join(f"{a['feature']}: {a['description']}" for a in anomalies[:5])
         failures.append(f"clean statistics have {len(anomalies)} TFDV anomal{'y' if len(anomalies) == 1 else 'ies'} "
                         f"(see anomalies.pbtxt): {listed}")
+    for i, e in enumerate(report.get("expectations", [])):
+        if e["action"] == "fail" and not e["success"]:
+            failures.append(f"expectation {i} failed with on_fail fail: {describe(e)}")
     check = report.get("model_check")
     if check and not check["passed"]:
         failures.extend(f"model check: {f}" for f in check["failures"])
     return failures
+
+
+def describe(e: dict) -> str:
+    """One line for an expectation's result: type, column, arguments and what was observed."""
+    args = ", ".join(f"{k}={v!r}" for k, v in e["kwargs"].items() if k != "column")
+    what = f"{e['type']}({e['column'] or ''}{', ' if e['column'] and args else ''}{args})"
+    if e.get("kind") == "aggregate":
+        return f"{what}: observed {e.get('observed_value')!r}"
+    return f"{what}: {e['unexpected_count']} unexpected of {e['element_count'] - e['missing_count']} evaluated rows"
 
 
 def report_schema() -> dict:

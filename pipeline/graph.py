@@ -53,7 +53,7 @@ def build(p: beam.Pipeline, plan: InputPlan, compiled: CompiledSuite, config: Ru
         plan_output_columns, dict(plan.kinds), labels, tuple(config.passthrough), config.normalize)
 
     write_pass = (p | "ReadForWrite" >> ReadBatches(plan, progress, "write")) | "CheckForWrite" >> CheckRows(
-        compiled, raw_profile, progress, "write")
+        compiled, raw_profile, progress, "write", clean_profile)
     written, shards = write_pass.clean | "WriteShards" >> WriteShards(
         outputs, config.num_shards, join(stage, "data"), join(stage, "_tmp"), config.compression == "gzip")
     _ = written | "CleanStatistics" >> WriteStatistics(join(stage, "stats", "clean.pb"), wrap=False)

@@ -18,7 +18,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from google.protobuf import text_format
 
 from expectations.compiler import CompileOptions, compile_suite
-from expectations.results import GE_COLUMN_MAP_TYPES, column_map_result
+from expectations.aggregates import evaluate_aggregate
+from expectations.results import column_map_result
+from expectations.validation_result import dumps as dump_validation_result
+from expectations.validation_result import validation_result
 from expectations.suite import default_suite, load_suite
 from pipeline import graph
 from pipeline.artifacts import join, read_json, write_json
@@ -33,7 +36,7 @@ from pipeline.statistics import clean_schema_and_anomalies
 
 # What a run publishes; --overwrite replaces exactly these.
 OUTPUTS = ("data", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
-           "feature_spec.json", "suite.json", "report.html", "report.json")
+           "feature_spec.json", "suite.json", "validation_result.json", "report.html", "report.json")
 STAGING_PREFIX = ".nanguard-staging-"
 
 
@@ -176,7 +179,8 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
         "passed": False,
         "gate": {"failures": [], "thresholds": {"max_quarantine_fraction": config.max_quarantine_fraction}},
         "counts": {"input_rows": input_rows, "clean_rows": clean_rows, "quarantined_rows": bad_rows,
-                   "by_rule": {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("reason/")}},
+                   "by_rule": {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("reason/")},
+                   "repaired": {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("repaired/")}},
         "reconciliation": {
             "input_rows_equal_clean_plus_quarantined": input_rows == clean_rows + bad_rows,
             "shard_rows_equal_clean_rows": sum(s["rows"] for s in shards) == clean_rows,
@@ -187,8 +191,7 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
                                  "raw": raw["columns"][o["name"]], "clean": clean["columns"][o["name"]],
                                  "normalization": o["normalization"],
                                  "histogram": histograms.get(o["name"])} for o in outputs},
-        "expectations": [dict(e, **expectation_result(e, counts.get(f"expectation/{i}", 0), input_rows, raw))
-                         for i, e in enumerate(compiled.expectations)],
+        "expectations": expectation_results(compiled, counts, raw, plan),
         "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
         "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
                     "normalization": "normalization.json"},
@@ -200,16 +203,28 @@ def assemble(config, plan, compiled, suite, stage, options, seconds) -> dict:
     report["gate"]["failures"] = gate_failures(report)
     report["passed"] = not report["gate"]["failures"]
     write_json(join(stage, "report.json"), report)
+    write_text(join(stage, "validation_result.json"), dump_validation_result(validation_result(
+        suite.name, report["expectations"], {"nanguard_version": report["run"]["nanguard_version"],
+                                              "inputs": list(config.inputs), "output": config.output})))
     return report
 
 
-def expectation_result(e: dict, unexpected: int, rows: int, raw: dict) -> dict:
-    """success and counts as GE reports them: GE's types over non-null values with `mostly`, nanguard's own
-    types (finite, fit_dtype, extreme, labels, parseable) over every row."""
-    profile = raw["columns"].get(e.get("column") or "", {})
-    nonnull = rows - profile.get("missing", 0) - profile.get("nan", 0) if e["type"] in GE_COLUMN_MAP_TYPES \
-        else rows
-    return column_map_result(e, unexpected, rows, nonnull)
+def expectation_results(compiled, counts: dict, raw: dict, plan: InputPlan) -> list[dict]:
+    """Each compiled expectation with its result as GE reports it: row types from the write pass's counts
+    (`mostly` over the rows each rule evaluates), aggregate types from the raw profile."""
+    rows = raw["rows"]
+    columns = {f.name: str(f.type) for f in plan.schema if f.name in plan.kinds}
+    out = []
+    for i, e in enumerate(compiled.expectations):
+        if e["kind"] == "aggregate":
+            out.append(dict(e, **evaluate_aggregate(e, raw, columns)))
+            continue
+        unexpected = counts.get(f"expectation/{i}", 0)
+        evaluated = counts.get(f"domain/{i}", rows)  # absent: the rule was not bound (no usable bounds)
+        result = column_map_result(e, unexpected, rows, evaluated)
+        result["partial_unexpected_list"] = [value for _, value in counts.get(f"samples/{i}", [])]
+        out.append(dict(e, **result))
+    return out
 
 
 def add_model_check(report: dict, config: RunConfig, stage: str, seconds: float) -> dict:

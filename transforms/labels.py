@@ -59,6 +59,10 @@ class LabelRule:
     tolerance: float = 1e-4  # |sum - 1| allowed for probability vectors (float32 sums of ~1e3 entries)
     action: str = QUARANTINE
 
+    @property
+    def column(self) -> str:
+        return self.label.column
+
     def evaluate(self, view: BatchView) -> Reasons:
         spec = self.label
         code = f"label_{spec.kind}:{spec.column}"

@@ -119,6 +119,19 @@ class ColumnProfile:
             return 0.0
         return math.sqrt(m2 / self.finite) if math.isfinite(m2) else math.inf
 
+    def statistic(self, name: str) -> float | None:
+        """The mean or median of the finite values (None when there is none): what `impute` fills in."""
+        if self.finite == 0:
+            return None
+        if name == "mean":
+            return self.mean
+        if name != "median" or self.sketch is None:
+            raise ValueError(f"statistic {name!r}: mean, or median of a profile kept with a sketch")
+        values, counts = self.sketch.sorted_values()
+        cum = np.cumsum(counts)
+        lo, hi = (values[np.searchsorted(cum, r, side="right")] for r in ((self.finite - 1) // 2, self.finite // 2))
+        return float((lo + hi) / 2)
+
     def summary(self) -> dict:
         """The report's per-feature keys; min/max/mean/std are None when there is no finite value."""
         has = self.finite > 0

@@ -1,8 +1,10 @@
 """A mergeable relative-error quantile sketch (DDSketch, Masson, Rim & Lee, VLDB 2019).
 
-Used by the raw profile to find the bulk of each numeric column for the extreme-value rule. Buckets are
-integer keys and merging adds counts, so the result does not depend on how a runner splits or orders
-bundles: every runner computes the same quantiles and flags the same rows.
+Used by the raw profile to find the bulk of each numeric column for the extreme-value rule, and for the
+median and quantile expectations. Buckets are integer keys and merging adds counts, so the result does not
+depend on how a runner splits or orders bundles: every runner computes the same quantiles and flags the same
+rows. Up to EXACT_LIMIT values the sketch also keeps the values themselves (sorted on merge, so equally
+order-free) and answers exactly; beyond that it answers within 1% relative error.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ _ALPHA = 0.01  # relative accuracy of a returned quantile
 _GAMMA = (1 + _ALPHA) / (1 - _ALPHA)
 _LOG_GAMMA = math.log(_GAMMA)
 _MIN_INDEXED = 1e-300  # smaller magnitudes (subnormals included) count as zero
+EXACT_LIMIT = 4096  # up to this many values the sketch also keeps them all, and its quantiles are exact
 
 
 def _bucket_counts(magnitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +42,7 @@ def _merge(ka, ca, kb, cb) -> tuple[np.ndarray, np.ndarray]:
 class QuantileSketch:
     """Quantiles of finite float64 values within 1% relative error; merge is exact and order-independent."""
 
-    __slots__ = ("pos_keys", "pos_counts", "neg_keys", "neg_counts", "zeros")
+    __slots__ = ("pos_keys", "pos_counts", "neg_keys", "neg_counts", "zeros", "exact")
 
     def __init__(self):
         self.pos_keys = np.empty(0, np.int64)
@@ -47,6 +50,7 @@ class QuantileSketch:
         self.neg_keys = np.empty(0, np.int64)
         self.neg_counts = np.empty(0, np.int64)
         self.zeros = 0
+        self.exact: np.ndarray | None = np.empty(0, np.float64)  # every value, while there are few
 
     @property
     def count(self) -> int:
@@ -55,6 +59,7 @@ class QuantileSketch:
     def add(self, finite_values: np.ndarray) -> None:
         """Adds values; the caller passes finite values only (NaN/Inf are counted elsewhere)."""
         v = np.asarray(finite_values, dtype=np.float64)
+        self.exact = _keep_exact(self.exact, v, self.count + v.size)
         pos = v[v > _MIN_INDEXED]
         neg = -v[v < -_MIN_INDEXED]
         self.zeros += int(v.size - pos.size - neg.size)
@@ -66,6 +71,7 @@ class QuantileSketch:
         out.pos_keys, out.pos_counts = _merge(self.pos_keys, self.pos_counts, other.pos_keys, other.pos_counts)
         out.neg_keys, out.neg_counts = _merge(self.neg_keys, self.neg_counts, other.neg_keys, other.neg_counts)
         out.zeros = self.zeros + other.zeros
+        out.exact = None if self.exact is None else _keep_exact(self.exact, other.exact, out.count)
         return out
 
     def quantiles(self, qs) -> list[float]:
@@ -73,13 +79,21 @@ class QuantileSketch:
         n = self.count
         if n == 0:
             return [math.nan for _ in qs]
-        values, counts = self._values_and_counts()
+        values, counts = self.sorted_values()
         cum = np.cumsum(counts)
         out = []
         for q in qs:
             rank = math.floor(min(max(q, 0.0), 1.0) * (n - 1))
             out.append(float(values[np.searchsorted(cum, rank, side="right")]))
         return out
+
+    def sorted_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct values ascending, their counts): exact while the sketch holds every value, else the
+        buckets' representative values (each within 1% of the values it holds)."""
+        if self.exact is not None:
+            values, counts = np.unique(self.exact, return_counts=True)
+            return values, counts.astype(np.int64)
+        return self._values_and_counts()
 
     def histogram(self, edges: np.ndarray) -> tuple[int, np.ndarray, int]:
         """(below edges[0], counts per bin, above edges[-1]), each bucket placed at its representative value
@@ -102,7 +116,8 @@ class QuantileSketch:
 
     def to_dict(self) -> dict:
         return {"pos": [self.pos_keys.tolist(), self.pos_counts.tolist()],
-                "neg": [self.neg_keys.tolist(), self.neg_counts.tolist()], "zeros": self.zeros}
+                "neg": [self.neg_keys.tolist(), self.neg_counts.tolist()], "zeros": self.zeros,
+                "exact": None if self.exact is None else self.exact.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "QuantileSketch":
@@ -110,4 +125,12 @@ class QuantileSketch:
         s.pos_keys, s.pos_counts = (np.asarray(x, np.int64) for x in d["pos"])
         s.neg_keys, s.neg_counts = (np.asarray(x, np.int64) for x in d["neg"])
         s.zeros = int(d["zeros"])
+        s.exact = None if d.get("exact") is None else np.asarray(d["exact"], np.float64)
         return s
+
+
+def _keep_exact(kept: np.ndarray | None, new: np.ndarray | None, total: int) -> np.ndarray | None:
+    """Every value, sorted, while the total stays within EXACT_LIMIT; None (buckets only) beyond it."""
+    if kept is None or new is None or total > EXACT_LIMIT:
+        return None
+    return np.sort(np.concatenate([kept, np.asarray(new, np.float64)]))

@@ -3,6 +3,13 @@
 Quarantined rows keep their original values (NaN/Inf included) plus __source_file, __row_index and
 __reasons; nothing is dropped. Reason lists are built with array operations; the per-row lists come out
 in rule order.
+
+Every rule is evaluated on the values as read. Rows that violate a `quarantine` or `fail` rule go to
+quarantine; in the rows that stay, values that violate a `clip` rule are moved to the rule's nearest allowed
+value and values that violate an `impute` rule are replaced by the clean mean or median of their column
+(`impute` maps column -> value; None, in the fit pass, leaves the cell missing so the clean statistics are
+taken over clean values only). A cell to impute without a clean value to impute from sends its row to
+quarantine instead: a repair that cannot be made is never silently skipped.
 """
 from __future__ import annotations
 
@@ -11,25 +18,40 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
-from transforms.columns import REASONS, UNPARSEABLE, BatchView, append_column, drop_columns
-from transforms.row_checks import QUARANTINE
+from transforms.columns import REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns
+from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS
+
+SAMPLE_SIZE = 20  # GE's partial_unexpected_list length
 
 
 @dataclasses.dataclass
 class CheckOutcome:
     clean: pa.RecordBatch
     quarantined: pa.RecordBatch  # may have zero rows
-    reason_counts: dict[str, int]  # rows violating each reason, warn-only rules included
+    reason_counts: dict[str, int]  # rows violating each reason, warn-only and repaired ones included
     rule_counts: list[int]  # rows violating each rule (any of its reasons), in rule order
+    rule_domains: list[int] = dataclasses.field(default_factory=list)  # rows each rule evaluates (GE's nonnull)
+    repaired: dict[str, int] = dataclasses.field(default_factory=dict)  # "clipped:<col>" / "imputed:<col>" -> cells
+    samples: list[list] = dataclasses.field(default_factory=list)  # per rule: [[(source, row), values], ...]
 
 
-def check_batch(batch: pa.RecordBatch, rules) -> CheckOutcome:
+def rule_columns(rule) -> tuple[str, ...]:
+    """The columns a rule reads, for samples of unexpected values (empty for table-wide rules)."""
+    if hasattr(rule, "columns"):
+        return tuple(rule.columns)
+    if hasattr(rule, "column"):
+        return (rule.column,)
+    return ()
+
+
+def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, samples: int = 0) -> CheckOutcome:
     view = BatchView(batch)
     n = batch.num_rows
     bad = np.zeros(n, dtype=bool)
     counts: dict[str, int] = {}
     quarantining: list[tuple[str, np.ndarray]] = []
-    rule_counts = []
+    rule_counts, rule_domains, rule_samples = [], [], []
+    repairs: list[tuple[object, np.ndarray]] = []
     for rule in rules:
         any_reason = np.zeros(n, dtype=bool)
         for reason, mask in rule.evaluate(view):
@@ -38,16 +60,81 @@ def check_batch(batch: pa.RecordBatch, rules) -> CheckOutcome:
                 continue
             any_reason |= mask
             counts[reason] = counts.get(reason, 0) + hits
-            if rule.action == QUARANTINE:
+            if rule.action in REMOVES_ROWS:
                 bad |= mask
                 quarantining.append((reason, mask))
-        rule_counts.append(int(np.count_nonzero(any_reason)))
+            elif rule.action == IMPUTE and impute is not None and impute.get(rule.column) is None:
+                bad |= mask  # nothing clean to impute from
+                quarantining.append((reason, mask))
+        hits = int(np.count_nonzero(any_reason))
+        rule_counts.append(hits)
+        domain = rule.domain(view) if hasattr(rule, "domain") else None
+        rule_domains.append(n if domain is None else int(np.count_nonzero(domain)))
+        rule_samples.append(_sample(batch, any_reason, rule_columns(rule), samples) if samples and hits else [])
+        if rule.action in (CLIP, IMPUTE) and hits:
+            repairs.append((rule, any_reason))
+    repaired_batch, repaired = _repair(batch, view, repairs, bad, impute) if repairs else (batch, {})
     bad_rows = np.nonzero(bad)[0]
     quarantined = append_column(batch.filter(pa.array(bad)), REASONS, _reason_lists(n, bad_rows, quarantining))
-    clean = batch.filter(pa.array(~bad)) if bad_rows.size else batch
+    clean = repaired_batch.filter(pa.array(~bad)) if bad_rows.size else repaired_batch
     if UNPARSEABLE in clean.schema.names:
         clean = drop_columns(clean, [UNPARSEABLE])
-    return CheckOutcome(clean, quarantined, counts, rule_counts)
+    return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples)
+
+
+def _repair(batch: pa.RecordBatch, view: BatchView, repairs, bad: np.ndarray, impute: dict | None):
+    """The batch with clip/impute rules applied to rows that stay, and the repaired cell counts."""
+    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    repaired: dict[str, int] = {}
+    for rule, mask in repairs:
+        mask = mask & ~bad
+        if not mask.any():
+            continue
+        col = rule.column
+        values, missing = columns.get(col) or (view.numeric(col)[0].copy(), view.numeric(col)[1].copy())
+        integer = pa.types.is_integer(batch.schema.field(col).type)
+        if rule.action == CLIP:
+            lo, hi = rule.clip_bounds()
+            if integer:  # the nearest allowed integers
+                lo, hi = np.ceil(lo), np.floor(hi)
+            with np.errstate(invalid="ignore"):
+                values[mask] = np.clip(values[mask], lo, hi)
+            key = f"clipped:{col}"
+        elif impute is None:  # fit pass: leave the cell out of the clean statistics
+            missing[mask] = True
+            key = f"imputed:{col}"
+        else:
+            values[mask] = np.round(impute[col]) if integer else impute[col]
+            missing[mask] = False
+            key = f"imputed:{col}"
+        columns[col] = (values, missing)
+        repaired[key] = repaired.get(key, 0) + int(np.count_nonzero(mask))
+    if not columns:
+        return batch, repaired
+    arrays = list(batch.columns)
+    for col, (values, missing) in columns.items():
+        i = batch.schema.get_field_index(col)
+        typ = batch.schema.field(i).type
+        arr = pa.array(values, mask=missing if missing.any() else None)
+        arrays[i] = arr.cast(typ, safe=False) if arr.type != typ else arr
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema), repaired
+
+
+def _sample(batch: pa.RecordBatch, mask: np.ndarray, columns: tuple[str, ...], k: int) -> list:
+    """The first k flagged rows as [[source file, row index], value or [values]], in row order."""
+    if not columns:
+        return []
+    rows = pa.array(np.nonzero(mask)[0][:k])
+    names = batch.schema.names
+    if SOURCE_FILE in names and ROW_INDEX in names:
+        keys = zip(batch.column(names.index(SOURCE_FILE)).take(rows).to_pylist(),
+                   batch.column(names.index(ROW_INDEX)).take(rows).to_pylist())
+    else:
+        keys = (("", int(r)) for r in rows.to_pylist())
+    values = [[None if v != v else v for v in batch.column(names.index(c)).take(rows).to_pylist()]  # NaN is null
+              for c in columns]
+    cells = values[0] if len(columns) == 1 else [list(v) for v in zip(*values)]
+    return [[list(key), cell] for key, cell in zip(keys, cells)]
 
 
 def _reason_lists(n: int, bad_rows: np.ndarray, quarantining) -> pa.ListArray:

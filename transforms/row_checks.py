@@ -18,8 +18,10 @@ from transforms.columns import UNPARSEABLE, BatchView, is_list, is_numeric
 
 Reasons = Iterator[tuple[str, np.ndarray]]
 
-QUARANTINE, WARN = "quarantine", "warn"
-ACTIONS = (QUARANTINE, WARN)
+QUARANTINE, CLIP, IMPUTE, WARN, FAIL = "quarantine", "clip", "impute", "warn", "fail"
+ACTIONS = (QUARANTINE, CLIP, IMPUTE, WARN, FAIL)
+REMOVES_ROWS = (QUARANTINE, FAIL)  # actions that move violating rows to quarantine
+REPAIRS = (CLIP, IMPUTE)  # actions that rewrite the violating value and keep the row
 
 
 def rows_any(element_mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -30,6 +32,19 @@ def rows_any(element_mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def _present(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return ~missing & ~np.isnan(values)
+
+
+def _evaluated(view: BatchView, column: str) -> np.ndarray:
+    """Rows Great Expectations evaluates for a column map expectation: not null (on pandas, NaN is null)."""
+    arr = view.column(column)
+    if is_numeric(arr.type):
+        return _present(*view.numeric(column))
+    return ~arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _inward(bound: float, strict: bool, direction: float) -> float:
+    """The value a clip moves a violating value to: the bound itself, or the next float inside a strict one."""
+    return float(np.nextafter(bound, direction)) if strict else float(bound)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +103,14 @@ class Between:
                 bad |= (values >= self.max_value) if self.strict_max else (values > self.max_value)
         yield f"out_of_range:{self.column}", bad & _present(values, missing)
 
+    def domain(self, view: BatchView) -> np.ndarray:
+        return _evaluated(view, self.column)
+
+    def clip_bounds(self) -> tuple[float, float]:
+        lo = -np.inf if self.min_value is None else _inward(self.min_value, self.strict_min, np.inf)
+        hi = np.inf if self.max_value is None else _inward(self.max_value, self.strict_max, -np.inf)
+        return lo, hi
+
 
 def _membership(view: BatchView, column: str, value_set: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(value is in the set, value is evaluated: present and, for numbers, not NaN) per row."""
@@ -111,6 +134,9 @@ class InSet:
         member, evaluated = _membership(view, self.column, self.value_set)
         yield f"not_in_set:{self.column}", ~member & evaluated
 
+    def domain(self, view: BatchView) -> np.ndarray:
+        return _evaluated(view, self.column)
+
 
 @dataclasses.dataclass(frozen=True)
 class NotInSet:
@@ -122,6 +148,9 @@ class NotInSet:
     def evaluate(self, view: BatchView) -> Reasons:
         member, evaluated = _membership(view, self.column, self.value_set)
         yield f"in_forbidden_set:{self.column}", member & evaluated
+
+    def domain(self, view: BatchView) -> np.ndarray:
+        return _evaluated(view, self.column)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +190,9 @@ class FitsDtype:
         with np.errstate(invalid="ignore"):
             yield code, np.isfinite(values) & (np.abs(values) > limit)
 
+    def clip_bounds(self) -> tuple[float, float]:
+        return -_DTYPE_MAX[self.dtype], _DTYPE_MAX[self.dtype]
+
 
 _DTYPE_MAX = {"float16": float(np.finfo(np.float16).max), "bfloat16": 3.3895313892515355e38,
               "float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max)}
@@ -178,6 +210,9 @@ class Extreme:
         values, _ = view.numeric(self.column)
         with np.errstate(invalid="ignore"):
             yield f"extreme:{self.column}", np.isfinite(values) & ((values < self.low) | (values > self.high))
+
+    def clip_bounds(self) -> tuple[float, float]:
+        return self.low, self.high
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,3 +232,118 @@ class Parseable:
                 per_column.setdefault(name, np.zeros(view.num_rows, dtype=bool))[row] = True
         for name, mask in sorted(per_column.items()):
             yield f"unparseable:{name}", mask
+
+
+@dataclasses.dataclass(frozen=True)
+class ZScore:
+    """GE's expect_column_value_z_scores_to_be_less_than, with mean and sample std (ddof=1, as pandas) of the
+    raw profile. As in GE 1.24 on pandas, an undefined z-score (std 0 or undefined: fewer than two values, or
+    +/-Inf in the column) meets the expectation; nulls are not evaluated."""
+    column: str
+    threshold: float
+    double_sided: bool
+    mean: float
+    std: float  # NaN when undefined
+    action: str = QUARANTINE
+
+    @property
+    def defined(self) -> bool:
+        return bool(np.isfinite(self.std) and self.std > 0)
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        values, missing = view.numeric(self.column)
+        if not self.defined:
+            yield f"z_score:{self.column}", np.zeros(view.num_rows, dtype=bool)
+            return
+        with np.errstate(invalid="ignore", over="ignore"):
+            z = (values - self.mean) / self.std
+            under = (np.abs(z) < abs(self.threshold)) if self.double_sided else (z < self.threshold)
+        yield f"z_score:{self.column}", ~under & ~np.isnan(z) & _present(values, missing)
+
+    def domain(self, view: BatchView) -> np.ndarray:
+        return _evaluated(view, self.column)
+
+    def clip_bounds(self) -> tuple[float, float]:
+        t = abs(self.threshold) if self.double_sided else self.threshold
+        hi = float(np.nextafter(self.mean + t * self.std, -np.inf))
+        lo = float(np.nextafter(self.mean - t * self.std, np.inf)) if self.double_sided else -np.inf
+        return lo, hi
+
+
+_PAIR_IGNORE = ("both_values_are_missing", "either_value_is_missing", "neither")
+_MULTI_IGNORE = ("all_values_are_missing", "any_value_is_missing", "never")
+
+
+def _null(view: BatchView, column: str) -> np.ndarray:
+    return ~_evaluated(view, column)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairGreater:
+    """GE's expect_column_pair_values_a_to_be_greater_than_b: A > B (A >= B with or_equal) per row. Rows are
+    skipped per ignore_row_if (default both_values_are_missing); a row with one value missing is unexpected."""
+    column_a: str
+    column_b: str
+    or_equal: bool = False
+    ignore_row_if: str = "both_values_are_missing"
+    action: str = QUARANTINE
+
+    def __post_init__(self):
+        if self.ignore_row_if not in _PAIR_IGNORE:
+            raise ValueError(f"ignore_row_if {self.ignore_row_if!r} is not one of {', '.join(_PAIR_IGNORE)}")
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        return self.column_a, self.column_b
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        a, b = view.column(self.column_a), view.column(self.column_b)
+        if is_numeric(a.type):
+            (x, _), (y, _) = view.numeric(self.column_a), view.numeric(self.column_b)
+            with np.errstate(invalid="ignore"):
+                ok = (x >= y) if self.or_equal else (x > y)  # NaN (null) compares False, as in pandas
+        else:
+            cmp = pc.greater_equal(a, b) if self.or_equal else pc.greater(a, b)
+            ok = pc.fill_null(cmp, False).to_numpy(zero_copy_only=False)
+        yield f"pair_not_greater:{self.column_a}>{self.column_b}", ~ok & self.domain(view)
+
+    def domain(self, view: BatchView) -> np.ndarray:
+        na, nb = _null(view, self.column_a), _null(view, self.column_b)
+        if self.ignore_row_if == "both_values_are_missing":
+            return ~(na & nb)
+        if self.ignore_row_if == "either_value_is_missing":
+            return ~(na | nb)
+        return np.ones(view.num_rows, dtype=bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class MulticolumnSum:
+    """GE's expect_multicolumn_sum_to_equal: the row's sum over column_list (left to right, a null makes it
+    NaN, as pandas' sum(skipna=False)) equals sum_total exactly. ignore_row_if default all_values_are_missing."""
+    column_list: tuple[str, ...]
+    sum_total: float
+    ignore_row_if: str = "all_values_are_missing"
+    action: str = QUARANTINE
+
+    def __post_init__(self):
+        if self.ignore_row_if not in _MULTI_IGNORE:
+            raise ValueError(f"ignore_row_if {self.ignore_row_if!r} is not one of {', '.join(_MULTI_IGNORE)}")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.column_list
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        total = np.zeros(view.num_rows, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for c in self.column_list:
+                total = total + view.numeric(c)[0]  # missing reads as NaN
+        yield f"sum_not_equal:{'+'.join(self.column_list)}", ~(total == self.sum_total) & self.domain(view)
+
+    def domain(self, view: BatchView) -> np.ndarray:
+        nulls = [_null(view, c) for c in self.column_list]
+        if self.ignore_row_if == "all_values_are_missing":
+            return ~np.logical_and.reduce(nulls)
+        if self.ignore_row_if == "any_value_is_missing":
+            return ~np.logical_or.reduce(nulls)
+        return np.ones(view.num_rows, dtype=bool)
