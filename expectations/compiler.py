@@ -47,7 +47,9 @@ class PendingZScore:
 class CompiledSuite:
     # (index into `expectations`, rule): static rules, and data-dependent rules still to bind
     rules: tuple
-    expectations: tuple[dict, ...]  # one per compiled expectation: type, column, kwargs, action, kind
+    # one per compiled expectation: type, column, kwargs, meta, action, kind (row | aggregate) and origin (suite,
+    # or the flag or input that added it: --label, --mixed-precision, input)
+    expectations: tuple[dict, ...]
     impute: Mapping[str, str] = dataclasses.field(default_factory=dict)  # column -> mean | median
 
     def bind(self, raw_profile: Mapping[str, ColumnProfile]) -> tuple:
@@ -102,9 +104,9 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
     described: list[dict] = []
     impute: dict[str, str] = {}
 
-    def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None) -> None:
+    def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None, origin: str = "suite") -> None:
         described.append({"type": e.type, "column": column, "kwargs": dict(kwargs or e.kwargs),
-                          "meta": dict(e.meta), "action": rule.action, "kind": "row"})
+                          "meta": dict(e.meta), "action": rule.action, "kind": "row", "origin": origin})
         rules.append((len(described) - 1, rule))
 
     for i, e in enumerate(suite.expectations):
@@ -144,12 +146,13 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
         e = Expectation("expect_column_values_to_fit_dtype", {"column": ALL_COLUMNS, "dtype": "float16"})
         for c in numeric:
             if c in label_names or c in options.passthrough or c not in scalar_features:
-                add(e, c, FitsDtype(c, "float16"), {"column": c, "dtype": "float16"})
+                add(e, c, FitsDtype(c, "float16"), {"column": c, "dtype": "float16"}, "--mixed-precision")
     for lab in options.labels:
         e = Expectation("expect_column_values_to_be_valid_label", {"column": lab.column, "kind": lab.describe()})
-        add(e, lab.column, LabelRule(lab))
+        add(e, lab.column, LabelRule(lab), origin="--label")
     if UNPARSEABLE in schema.names:
-        add(Expectation("expect_column_values_to_be_parseable", {"column": ALL_COLUMNS}), None, Parseable())
+        add(Expectation("expect_column_values_to_be_parseable", {"column": ALL_COLUMNS}), None, Parseable(),
+            origin="input")
     return CompiledSuite(tuple(rules), tuple(described), impute)
 
 
@@ -276,7 +279,7 @@ def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
             isinstance(kw.get("column_set"), list) and all(isinstance(c, str) for c in kw["column_set"])):
         raise ConfigError(f"{where}: needs 'column_set', a list of column names")
     return {"type": e.type, "column": column if isinstance(column, str) else None, "kwargs": dict(kw),
-            "meta": dict(e.meta), "action": e.action, "kind": "aggregate"}
+            "meta": dict(e.meta), "action": e.action, "kind": "aggregate", "origin": "suite"}
 
 
 def _need(column: str, schema: pa.Schema, where: str, numeric: list[str] | None) -> str:

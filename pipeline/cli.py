@@ -85,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--unsafe-model", action="store_true",
                    help="load models that hold code (Keras safe_mode off); only for models you trust")
 
+    su = sub.add_parser("suite", help="work with expectation suites")
+    su_sub = su.add_subparsers(dest="suite_command", required=True, parser_class=_Parser)
+    si = su_sub.add_parser("init", help="profile the input and draft a suite (GE JSON) to edit by hand")
+    si.add_argument("--input", action="append", required=True, metavar="PATTERN",
+                    help="file or glob (local, gs://, any Beam filesystem); repeatable")
+    si.add_argument("--output", required=True, metavar="SUITE.json")
+    si.add_argument("--format", choices=("csv", "parquet", "tfrecord"), help="default: from the extension")
+    si.add_argument("--label", action="append", default=[], metavar="COL[:KIND]",
+                    help="label column and kind, as for run; its rule replaces the feature rules")
+    si.add_argument("--margin", type=float, default=0.1,
+                    help="widen each observed range by this share of its width on each side (default 0.1)")
+    si.add_argument("--overwrite", action="store_true", help="replace SUITE.json if it exists")
+
     g = sub.add_parser("gate", help="exit 0 if a finished run passed, 1 if not, 2 if the report is missing/invalid")
     g.add_argument("path", metavar="DIR_OR_REPORT")
 
@@ -120,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args, beam_args) -> int:
     try:
-        return {"run": _run, "gate": _gate, "demo": _demo,
+        return {"run": _run, "gate": _gate, "demo": _demo, "suite": _suite,
                 "check-model": _check_model}[args.command](args, tuple(beam_args))
     except BaseException as e:
         # A signal may reach us wrapped in a runner's own exception (Beam re-raises what a DoFn raised).
@@ -203,6 +216,23 @@ def _check_model(args, beam_args) -> int:
     elif not log.quiet:
         print(model_summary(result))
     return EXIT_PASSED if result["passed"] else EXIT_FAILED
+
+
+def _suite(args, beam_args) -> int:
+    from pipeline.errors import ConfigError
+    from pipeline.suite_init import init_suite
+    from transforms.labels import LabelSpec
+    try:
+        labels = tuple(LabelSpec.parse(x) for x in args.label)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    suite = init_suite(tuple(args.input), args.output, args.format, labels, args.margin, args.overwrite, beam_args)
+    kinds: dict[str, int] = {}
+    for e in suite["expectations"]:
+        kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+    print(f"nanguard: drafted {len(suite['expectations'])} expectations into {args.output} "
+          f"({', '.join(f'{n} {t}' for t, n in kinds.items())}); edit it, then pass it to run --suite")
+    return EXIT_PASSED
 
 
 def _gate(args, beam_args) -> int:

@@ -41,10 +41,62 @@ def test_user_suite_types_compile():
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x"}}, "min_value, max_value"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": "a"}}, "must be a number"),
     ({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "x", "value_set": ["a"]}}, "non-numbers"),
+    ({"type": "expect_column_value_z_scores_to_be_less_than", "kwargs": {"column": "x", "threshold": 3}},
+     "double_sided"),
+    ({"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "x", "column_B": "s"}},
+     "numbers with numbers"),
+    ({"type": "expect_column_pair_values_a_to_be_greater_than_b",
+      "kwargs": {"column_A": "x", "column_B": "n", "ignore_row_if": "sometimes"}}, "ignore_row_if 'sometimes'"),
+    ({"type": "expect_multicolumn_sum_to_equal", "kwargs": {"column_list": ["x"], "sum_total": 1}}, "two or more"),
+    ({"type": "expect_multicolumn_sum_to_equal", "kwargs": {"column_list": ["x", "s"], "sum_total": 1}},
+     "needs numbers"),
+    ({"type": "expect_column_mean_to_be_between", "kwargs": {"column": "*", "min_value": 0}}, "naming one column"),
+    ({"type": "expect_column_mean_to_be_between", "kwargs": {"column": "s", "min_value": 0}}, "single numbers"),
+    ({"type": "expect_column_quantile_values_to_be_between",
+      "kwargs": {"column": "x", "quantile_ranges": {"quantiles": [0.5, 2], "value_ranges": [[0, 1], [0, 1]]}}},
+     "outside \\[0, 1\\]"),
+    ({"type": "expect_column_values_to_be_of_type", "kwargs": {"column": "x"}}, "type_"),
+    ({"type": "expect_column_values_to_be_probability_vector", "kwargs": {"column": "x"}}, "list of numbers"),
+    ({"type": "expect_column_values_to_be_finite", "kwargs": {"column": "*"},
+      "meta": {"nanguard": {"on_fail": "impute", "impute": "median"}}}, None),
+    ({"type": "expect_column_values_to_be_finite", "kwargs": {"column": "s"},
+      "meta": {"nanguard": {"on_fail": "impute"}}}, "needs numbers"),
 ])
 def test_bad_expectations_are_refused_with_the_reason(expectation, message):
+    if message is None:  # accepted
+        assert compile_suite(suite(expectation), SCHEMA, CompileOptions()).impute == {"x": "median", "n": "median",
+                                                                                    "y": "median"}
+        return
     with pytest.raises(ConfigError, match=message):
         compile_suite(suite(expectation), SCHEMA, CompileOptions())
+
+
+@pytest.mark.parametrize("etype,action,ok", [
+    ("expect_column_values_to_be_between", "clip", True),
+    ("expect_column_values_to_not_be_null", "clip", False),  # nothing to clip a null to
+    ("expect_column_values_to_be_null", "impute", False),  # imputing would make it non-null
+    ("expect_column_values_to_be_finite", "impute", True),
+    ("expect_column_mean_to_be_between", "quarantine", False),  # an aggregate has no rows to quarantine
+    ("expect_column_mean_to_be_between", "warn", True),
+    ("expect_column_values_to_be_in_set", "explode", False),
+])
+def test_on_fail_actions_are_checked_per_type(etype, action, ok):
+    doc = {"name": "t", "expectations": [{"type": etype, "kwargs": {"column": "x"},
+                                          "meta": {"nanguard": {"on_fail": action}}}]}
+    if ok:
+        assert parse_suite(doc, "t").expectations[0].action == action
+    else:
+        with pytest.raises(ConfigError, match=f"on_fail '{action}'.*use one of"):
+            parse_suite(doc, "t")
+
+
+def test_aggregates_default_to_fail_and_rows_to_quarantine():
+    s = suite({"type": "expect_column_mean_to_be_between", "kwargs": {"column": "x", "min_value": 0}},
+              {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0}})
+    assert [e.action for e in s.expectations] == ["fail", "quarantine"]
+    compiled = compile_suite(s, SCHEMA, CompileOptions())
+    assert [e["kind"] for e in compiled.expectations] == ["aggregate", "row"]
+    assert compiled.row_indices == (1,)
 
 
 def test_load_suite_errors_and_ge_0x_keys(tmp_path):

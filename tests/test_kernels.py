@@ -148,20 +148,85 @@ def test_profile_counts_exactly_and_keeps_nonfinite_out_of_moments():
 @given(hnp.arrays(np.float64, st.integers(1, 3000),
                   elements=st.floats(-1e12, 1e12, allow_nan=False, allow_subnormal=True)), st.integers(1, 5))
 def test_sketch_quantiles_within_one_percent_and_order_independent(values, parts):
+    qs = [0.0, 0.001, 0.25, 0.5, 0.999, 1.0]
+    exact = np.sort(values)
+    want = [exact[math.floor(q * (len(values) - 1))] for q in qs]
+    for buckets_only in (False, True):  # few values: exact; past EXACT_LIMIT: the buckets alone
+        def sketch():
+            s = QuantileSketch()
+            if buckets_only:
+                s.exact = None
+            return s
+        whole = sketch()
+        whole.add(values)
+        merged = sketch()
+        for c in np.array_split(values[::-1], parts):
+            s = sketch()
+            s.add(c)
+            merged = s.merge(merged)
+        assert whole.quantiles(qs) == merged.quantiles(qs)
+        if not buckets_only:
+            assert whole.quantiles(qs) == want
+        for w, got in zip(want, whole.quantiles(qs)):
+            assert abs(got - w) <= 0.0101 * abs(w) + 1e-300 or abs(w) < 1e-300
+
+
+def test_sketch_drops_the_exact_values_past_the_limit_on_every_path():
+    from transforms.quantile_sketch import EXACT_LIMIT
+    values = np.arange(EXACT_LIMIT + 1, dtype=np.float64)
+    a, b = QuantileSketch(), QuantileSketch()
+    a.add(values[:EXACT_LIMIT])
+    b.add(values[EXACT_LIMIT:])
+    assert a.exact is not None and a.merge(b).exact is None and b.merge(a).exact is None
     whole = QuantileSketch()
     whole.add(values)
-    chunks = np.array_split(values[::-1], parts)
-    merged = QuantileSketch()
-    for c in chunks:
-        s = QuantileSketch()
-        s.add(c)
-        merged = s.merge(merged)
-    qs = [0.0, 0.001, 0.25, 0.5, 0.999, 1.0]
-    assert whole.quantiles(qs) == merged.quantiles(qs)
-    exact = np.sort(values)
-    for q, got in zip(qs, whole.quantiles(qs)):
-        want = exact[math.floor(q * (len(values) - 1))]
-        assert abs(got - want) <= 0.0101 * abs(want) + 1e-300 or abs(want) < 1e-300
+    assert whole.exact is None and QuantileSketch.from_dict(whole.to_dict()).quantiles([0.5]) == whole.quantiles([0.5])
+
+
+def _sourced(values, start=0):
+    return pa.RecordBatch.from_arrays(
+        [pa.array(values, pa.float64()), pa.array(["f"] * len(values)), pa.array(range(start, start + len(values)))],
+        ["x", "__source_file", "__row_index"])
+
+
+def test_clip_keeps_the_row_and_moves_the_value_to_the_nearest_allowed_one():
+    rule = Between("x", 0.0, 10.0, strict_max=True, action="clip")
+    out = check_batch(_sourced([-5.0, 5.0, 50.0, math.nan]), [rule])
+    got = out.clean.column(0).to_pylist()
+    assert out.quarantined.num_rows == 0 and got[:2] == [0.0, 5.0] and got[2] < 10.0 and math.isnan(got[3])
+    assert got[2] == np.nextafter(10.0, 0) and out.repaired == {"clipped:x": 2}
+    assert out.reason_counts == {"out_of_range:x": 2}  # still counted against the expectation
+
+
+def test_impute_leaves_cells_missing_in_the_fit_pass_and_fills_them_in_the_write_pass():
+    rule = PresentAndFinite("x", action="impute")
+    batch = _sourced([1.0, math.inf, None, 3.0])
+    fit_pass = check_batch(batch, [rule], impute=None)
+    assert fit_pass.clean.column(0).to_pylist() == [1.0, None, None, 3.0] and fit_pass.quarantined.num_rows == 0
+    write_pass = check_batch(batch, [rule], impute={"x": 2.0})
+    assert write_pass.clean.column(0).to_pylist() == [1.0, 2.0, 2.0, 3.0] and write_pass.repaired == {"imputed:x": 2}
+    nothing_clean = check_batch(batch, [rule], impute={"x": None})  # no clean value to impute from
+    assert nothing_clean.clean.num_rows == 2 and nothing_clean.quarantined.num_rows == 2
+
+
+def test_quarantine_wins_over_a_repair_and_the_quarantined_row_keeps_its_original_value():
+    out = check_batch(_sourced([50.0, math.nan]), [Between("x", 0.0, 10.0, action="clip"), PresentAndFinite("x")])
+    assert out.clean.column(0).to_pylist() == [10.0]
+    assert math.isnan(out.quarantined.column(0)[0].as_py())
+
+
+def test_samples_are_the_first_unexpected_values_with_their_row_keys_and_merge_in_input_order():
+    from pipeline.aggregates import SumCountsFn
+    rule = Between("x", 0.0, 1.0)
+    first = check_batch(_sourced([5.0] * 15 + [0.5], start=0), [rule], samples=20).samples[0]
+    second = check_batch(_sourced([7.0] * 10, start=16), [rule], samples=20).samples[0]
+    assert first[0] == [["f", 0], 5.0] and len(first) == 15 and len(second) == 10
+    fn = SumCountsFn()
+    for order in ([first, second], [second, first]):
+        accs = [fn.add_input(fn.create_accumulator(), {"samples/0": s, "expectation/0": len(s)}) for s in order]
+        merged = fn.extract_output(fn.merge_accumulators(accs))
+        assert merged["expectation/0"] == 25
+        assert [k for k, _ in merged["samples/0"]] == [["f", i] for i in range(15)] + [["f", 16 + i] for i in range(5)]
 
 
 def test_extreme_bounds_never_flag_lognormal_but_catch_1e30():

@@ -1,0 +1,152 @@
+"""Suites through the whole pipeline: on_fail actions, aggregate expectations, the gate, validation_result.json,
+and `nanguard suite init` - on real files, through the CLI and the Python API."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.runner import run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """400 rows: x ~ N(10, 1) with 3 values at 1e4 (rows 5, 50, 300), 2 NaN (rows 7, 70); n in 0..4 with
+    one -1 (row 9); y binary."""
+    d = tmp_path_factory.mktemp("suite_data")
+    rng = np.random.default_rng(0)
+    x = rng.normal(10, 1, 400)
+    x[[5, 50, 300]] = 1e4
+    x[[7, 70]] = np.nan
+    n = rng.integers(0, 5, 400)
+    n[9] = -1
+    path = d / "d.csv"
+    pd.DataFrame({"x": x, "n": n, "y": rng.integers(0, 2, 400)}).to_csv(path, index=False)
+    return d, str(path)
+
+
+def write_suite(path, *expectations):
+    path.write_text(json.dumps({"name": "s", "expectations": list(expectations)}))
+    return str(path)
+
+
+def e(etype, on_fail=None, **kwargs):
+    return {"type": etype, "kwargs": kwargs, "meta": {"nanguard": {"on_fail": on_fail}} if on_fail else {}}
+
+
+def shard_values(out, column):
+    import tensorflow as tf
+    spec = json.load(open(out / "feature_spec.json"))
+    files = sorted(str(p) for p in (out / "data").iterdir())
+    desc = {column: tf.io.FixedLenFeature([], tf.float32 if spec[column]["dtype"] == "float32" else tf.int64)}
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").map(lambda r: tf.io.parse_single_example(r, desc))
+    return np.array([float(r[column]) for r in ds.as_numpy_iterator()])
+
+
+def test_clip_and_impute_repair_rows_instead_of_quarantining_them(data, tmp_path):
+    d, src = data
+    suite = write_suite(tmp_path / "s.json",
+                        e("expect_column_values_to_be_between", "clip", column="x", min_value=0, max_value=20),
+                        e("expect_column_values_to_be_finite", "impute", column="x"),
+                        e("expect_column_values_to_be_between", "impute", column="n", min_value=0, max_value=4))
+    out = tmp_path / "o"
+    report = run(inputs=[src], output=str(out), suite=suite, labels=["y:binary"], normalize="none",
+                 extreme_action="none", num_shards=1)
+    assert report["counts"]["quarantined_rows"] == 0 and report["counts"]["clean_rows"] == 400
+    assert report["counts"]["repaired"] == {"clipped:x": 3, "imputed:x": 2, "imputed:n": 1}
+    x = shard_values(out, "x")
+    assert np.isfinite(x).all() and x.max() == 20.0 and np.count_nonzero(x == 20.0) == 3
+    clean_mean = report["features"]["x"]["clean"]["mean"]  # the fit pass's profile: imputed cells left out
+    assert np.count_nonzero(np.isclose(x, clean_mean, rtol=1e-6)) >= 2
+    assert set(np.unique(shard_values(out, "n"))) <= {0, 1, 2, 3, 4}
+    between = report["expectations"][0]
+    assert between["unexpected_count"] == 3 and not between["success"]  # repaired rows still violated the rule
+    assert report["passed"]
+
+
+def test_fail_action_and_aggregates_fail_the_gate_with_a_named_reason(data, tmp_path):
+    d, src = data
+    suite = write_suite(tmp_path / "s.json",
+                        e("expect_column_values_to_be_between", "fail", column="n", min_value=0, max_value=4),
+                        e("expect_column_mean_to_be_between", column="x", min_value=9, max_value=11),  # Inf-free
+                        e("expect_column_max_to_be_between", "warn", column="x", max_value=100),
+                        e("expect_table_row_count_to_be_between", min_value=1000),
+                        e("expect_column_values_to_be_of_type", column="n", type_="int64"))
+    out = tmp_path / "o"
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--input", src, "--output", str(out),
+                           "--suite", suite, "--label", "y:binary", "--extreme-action", "none",
+                           "--max-quarantine-fraction", "0.5"], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    report = json.load(open(out / "report.json"))
+    by_type = {x["type"]: x for x in report["expectations"]}
+    assert by_type["expect_column_values_to_be_between"]["unexpected_count"] == 1
+    assert by_type["expect_column_values_to_be_between"]["partial_unexpected_list"] == [-1]
+    mean = by_type["expect_column_mean_to_be_between"]
+    assert not mean["success"] and mean["observed_value"] > 11  # three 1e4 values pull it up
+    assert not by_type["expect_column_max_to_be_between"]["success"]  # warn: reported, not gating
+    assert by_type["expect_table_row_count_to_be_between"]["observed_value"] == 400
+    assert by_type["expect_column_values_to_be_of_type"]["success"]
+    failures = report["gate"]["failures"]
+    assert any("expect_column_values_to_be_between(n" in f and "1 unexpected" in f for f in failures)
+    assert any("expect_column_mean_to_be_between" in f for f in failures)
+    assert any("expect_table_row_count_to_be_between" in f and "observed 400" in f for f in failures)
+    assert not any("expect_column_max_to_be_between" in f for f in failures)
+    assert report["counts"]["quarantined_rows"] == 1  # fail also quarantines the row
+    assert "expect_column_mean_to_be_between" in proc.stdout + proc.stderr or report["gate"]["failures"]
+
+
+def test_validation_result_json_loads_in_great_expectations(data, tmp_path):
+    import great_expectations  # noqa: F401
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+    d, src = data
+    suite = write_suite(tmp_path / "s.json",
+                        e("expect_column_values_to_be_between", column="x", min_value=0, max_value=20),
+                        e("expect_column_values_to_not_be_null", column="x", mostly=0.99),
+                        e("expect_column_quantile_values_to_be_between", column="x",
+                          quantile_ranges={"quantiles": [0.5], "value_ranges": [[9, 11]]}))
+    out = tmp_path / "o"
+    run(inputs=[src], output=str(out), suite=suite, extreme_action="none", max_quarantine_fraction=0.5)
+    doc = json.load(open(out / "validation_result.json"))
+    loaded = ExpectationSuiteValidationResultSchema().load(doc)
+    assert loaded.suite_name == "s" and len(loaded.results) == 3
+    between, not_null, quantile = loaded.results
+    assert between.result["unexpected_count"] == 3 and between.result["partial_unexpected_list"] == [1e4] * 3
+    assert between.result["missing_count"] == 2 and not between.success
+    assert not_null.success and not_null.result["unexpected_count"] == 2  # 2 of 400 null: mostly 0.99 holds
+    assert quantile.success and 9 <= quantile.result["observed_value"]["values"][0] <= 11
+    assert doc["statistics"]["evaluated_expectations"] == 3 and doc["statistics"]["successful_expectations"] == 2
+
+
+def test_suite_init_drafts_a_suite_the_same_data_passes(data, tmp_path):
+    d, src = data
+    clean = tmp_path / "clean.parquet"
+    frame = pd.read_csv(src).dropna()
+    frame = frame[(frame.x < 100) & (frame.n >= 0)]
+    frame.to_parquet(clean, index=False)
+    suite = tmp_path / "drafted.json"
+    cli = [sys.executable, "-m", "pipeline.cli"]
+    proc = subprocess.run(cli + ["suite", "init", "--input", str(clean), "--output", str(suite), "--label",
+                                 "y:binary"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    drafted = json.load(open(suite))
+    types = {(x["type"], x["kwargs"].get("column")) for x in drafted["expectations"]}
+    assert ("expect_column_values_to_be_in_set", "y") in types and ("expect_column_values_to_be_between", "x") in types
+    assert ("expect_column_values_to_not_be_extreme", "y") not in types
+    x_range = next(x["kwargs"] for x in drafted["expectations"]
+                   if x["type"] == "expect_column_values_to_be_between" and x["kwargs"]["column"] == "x")
+    assert x_range["min_value"] < frame.x.min() and x_range["max_value"] > frame.x.max()
+    ok = subprocess.run(cli + ["run", "--input", str(clean), "--output", str(tmp_path / "o1"), "--suite", str(suite),
+                               "--label", "y:binary"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(cli + ["run", "--input", src, "--output", str(tmp_path / "o2"), "--suite", str(suite),
+                                "--label", "y:binary"], capture_output=True, text=True)
+    assert bad.returncode == 1  # the raw file has the planted faults the drafted ranges exclude
+    again = subprocess.run(cli + ["suite", "init", "--input", str(clean), "--output", str(suite)],
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
