@@ -47,13 +47,28 @@ def write_table(path: str, rows: int, seed: int = 0) -> int:
 
 
 def ge_suite() -> dict:
-    """67 row-level expectations in GE 1.x JSON: not-null and a range per feature, and the labels' rules."""
+    """67 expectations in GE 1.x JSON, of the kinds a training-data suite holds: not-null per feature, ranges and
+    z-scores, column pairs, a multicolumn sum, column aggregates and the labels' rules."""
     expectations = []
-    for f in FEATURES:
+    for i, f in enumerate(FEATURES):
         expectations.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": f}})
-        expectations.append({"type": "expect_column_values_to_be_between",
-                             "kwargs": {"column": f, "min_value": -100.0, "max_value": 100.0}})
+        if i < 13:
+            expectations.append({"type": "expect_column_values_to_be_between",
+                                 "kwargs": {"column": f, "min_value": -100.0, "max_value": 100.0}})
+        elif i < 27:
+            expectations.append({"type": "expect_column_value_z_scores_to_be_less_than",
+                                 "kwargs": {"column": f, "threshold": 6.0, "double_sided": True, "mostly": 0.999}})
     expectations += [
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b",
+         "kwargs": {"column_A": FEATURES[27], "column_B": FEATURES[28], "mostly": 0.3}},
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b",
+         "kwargs": {"column_A": FEATURES[29], "column_B": FEATURES[30], "or_equal": True, "mostly": 0.3}},
+        {"type": "expect_multicolumn_sum_to_equal", "kwargs": {"column_list": [FEATURES[30], FEATURES[31]],
+                                                               "sum_total": 0.0}},
+        {"type": "expect_column_mean_to_be_between", "kwargs": {"column": FEATURES[0], "min_value": -1.0,
+                                                                "max_value": 1.0}},
+        {"type": "expect_column_stdev_to_be_between", "kwargs": {"column": FEATURES[1], "min_value": 0.1,
+                                                                 "max_value": 100.0}},
         {"type": "expect_column_values_to_be_between",
          "kwargs": {"column": "label_prob", "min_value": 0.0, "max_value": 1.0}},
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "label_class"}},
