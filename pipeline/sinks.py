@@ -27,6 +27,7 @@ import google_crc32c
 from transforms.columns import ROW_INDEX, SOURCE_FILE
 from transforms.example_encoding import to_output_batch
 from transforms.sharding import shard_ids
+from transforms.tfrecord_encoding import encode_framed
 
 _CHUNK = 1 << 20
 # Level 1: float features barely compress further (28 MB -> 10 MB at level 1, 9 MB at 6) and it is 4x faster.
@@ -68,7 +69,8 @@ class _EncodeAndStageFn(beam.DoFn):
 
     def process(self, batch: pa.RecordBatch, outputs):
         written = to_output_batch(batch, outputs)
-        records = self._encoder.encode(written)
+        framed = encode_framed(written)  # numeric batches: vectorized; None: tfx_bsl's encoder below
+        records = self._encoder.encode(written) if framed is None else None
         sources = batch.column(batch.schema.get_field_index(SOURCE_FILE)).to_numpy(zero_copy_only=False)
         rows = batch.column(batch.schema.get_field_index(ROW_INDEX)).to_numpy(zero_copy_only=False)
         shards = np.empty(batch.num_rows, dtype=np.int64)
@@ -81,7 +83,7 @@ class _EncodeAndStageFn(beam.DoFn):
             idx = order[bounds[k]:bounds[k + 1]]
             if idx.size:
                 f = self._open(k, str(sources[idx[0]]), int(rows[idx[0]]))
-                f[0].write(frame_records([records[i] for i in idx]))
+                f[0].write(frame_records([records[i] for i in idx]) if framed is None else framed.take(shards == k))
                 f[2] += idx.size
         yield written
 
