@@ -274,8 +274,14 @@ _PAIR_IGNORE = ("both_values_are_missing", "either_value_is_missing", "neither")
 _MULTI_IGNORE = ("all_values_are_missing", "any_value_is_missing", "never")
 
 
-def _null(view: BatchView, column: str) -> np.ndarray:
-    return ~_evaluated(view, column)
+def _kept_rows(view: BatchView, columns, mode: int) -> np.ndarray:
+    """Rows GE evaluates under ignore_row_if: mode 0 skips rows with every value null, 1 rows with any, 2 none."""
+    nulls = [~_evaluated(view, c) for c in columns]
+    if mode == 0:
+        return ~np.logical_and.reduce(nulls)
+    if mode == 1:
+        return ~np.logical_or.reduce(nulls)
+    return np.ones(view.num_rows, dtype=bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,12 +314,7 @@ class PairGreater:
         yield f"pair_not_greater:{self.column_a}>{self.column_b}", ~ok & self.domain(view)
 
     def domain(self, view: BatchView) -> np.ndarray:
-        na, nb = _null(view, self.column_a), _null(view, self.column_b)
-        if self.ignore_row_if == "both_values_are_missing":
-            return ~(na & nb)
-        if self.ignore_row_if == "either_value_is_missing":
-            return ~(na | nb)
-        return np.ones(view.num_rows, dtype=bool)
+        return _kept_rows(view, self.columns, _PAIR_IGNORE.index(self.ignore_row_if))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -341,9 +342,4 @@ class MulticolumnSum:
         yield f"sum_not_equal:{'+'.join(self.column_list)}", ~(total == self.sum_total) & self.domain(view)
 
     def domain(self, view: BatchView) -> np.ndarray:
-        nulls = [_null(view, c) for c in self.column_list]
-        if self.ignore_row_if == "all_values_are_missing":
-            return ~np.logical_and.reduce(nulls)
-        if self.ignore_row_if == "any_value_is_missing":
-            return ~np.logical_or.reduce(nulls)
-        return np.ones(view.num_rows, dtype=bool)
+        return _kept_rows(view, self.column_list, _MULTI_IGNORE.index(self.ignore_row_if))
