@@ -42,6 +42,13 @@ def _evaluated(view: BatchView, column: str) -> np.ndarray:
     return ~arr.is_null().to_numpy(zero_copy_only=False)
 
 
+class _NonNullDomain:
+    """GE column map rules over one column: the rows they evaluate are its non-null values."""
+
+    def domain(self, view: BatchView) -> np.ndarray:
+        return _evaluated(view, self.column)
+
+
 def _inward(bound: float, strict: bool, direction: float) -> float:
     """The value a clip moves a violating value to: the bound itself, or the next float inside a strict one."""
     return float(np.nextafter(bound, direction)) if strict else float(bound)
@@ -84,7 +91,7 @@ class NotNull:
 
 
 @dataclasses.dataclass(frozen=True)
-class Between:
+class Between(_NonNullDomain):
     """GE's expect_column_values_to_be_between (nulls and NaN are not evaluated, as in GE)."""
     column: str
     min_value: float | None = None
@@ -102,9 +109,6 @@ class Between:
             if self.max_value is not None:
                 bad |= (values >= self.max_value) if self.strict_max else (values > self.max_value)
         yield f"out_of_range:{self.column}", bad & _present(values, missing)
-
-    def domain(self, view: BatchView) -> np.ndarray:
-        return _evaluated(view, self.column)
 
     def clip_bounds(self) -> tuple[float, float]:
         lo = -np.inf if self.min_value is None else _inward(self.min_value, self.strict_min, np.inf)
@@ -124,7 +128,7 @@ def _membership(view: BatchView, column: str, value_set: tuple) -> tuple[np.ndar
 
 
 @dataclasses.dataclass(frozen=True)
-class InSet:
+class InSet(_NonNullDomain):
     """GE's expect_column_values_to_be_in_set (nulls not evaluated)."""
     column: str
     value_set: tuple
@@ -134,12 +138,9 @@ class InSet:
         member, evaluated = _membership(view, self.column, self.value_set)
         yield f"not_in_set:{self.column}", ~member & evaluated
 
-    def domain(self, view: BatchView) -> np.ndarray:
-        return _evaluated(view, self.column)
-
 
 @dataclasses.dataclass(frozen=True)
-class NotInSet:
+class NotInSet(_NonNullDomain):
     """GE's expect_column_values_to_not_be_in_set (nulls not evaluated)."""
     column: str
     value_set: tuple
@@ -148,9 +149,6 @@ class NotInSet:
     def evaluate(self, view: BatchView) -> Reasons:
         member, evaluated = _membership(view, self.column, self.value_set)
         yield f"in_forbidden_set:{self.column}", member & evaluated
-
-    def domain(self, view: BatchView) -> np.ndarray:
-        return _evaluated(view, self.column)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +233,7 @@ class Parseable:
 
 
 @dataclasses.dataclass(frozen=True)
-class ZScore:
+class ZScore(_NonNullDomain):
     """GE's expect_column_value_z_scores_to_be_less_than, with mean and sample std (ddof=1, as pandas) of the
     raw profile. As in GE 1.24 on pandas, an undefined z-score (std 0 or undefined: fewer than two values, or
     +/-Inf in the column) meets the expectation; nulls are not evaluated."""
@@ -259,9 +257,6 @@ class ZScore:
             z = (values - self.mean) / self.std
             under = (np.abs(z) < abs(self.threshold)) if self.double_sided else (z < self.threshold)
         yield f"z_score:{self.column}", ~under & ~np.isnan(z) & _present(values, missing)
-
-    def domain(self, view: BatchView) -> np.ndarray:
-        return _evaluated(view, self.column)
 
     def clip_bounds(self) -> tuple[float, float]:
         t = abs(self.threshold) if self.double_sided else self.threshold

@@ -8,8 +8,8 @@ group is one (rows, bytes) uint8 matrix filled column slice by column slice. Fra
 strings, or with more layouts than MAX_GROUPS, return None and are encoded by tfx_bsl's C++ encoder instead.
 
 The bytes are a valid tf.Example: Features' map entries in column order, packed float/int64 lists, an empty
-list for an empty one, an empty Feature for a null one (as tfx_bsl writes them). tests/test_kernels.py parses them back with protobuf and
-tf.io.parse_example and compares with tfx_bsl's encoding.
+list for an empty one, an empty Feature for a null one (as tfx_bsl writes them). tests/test_kernels.py reads
+them back through tf.data (which checks lengths and CRCs) and compares them with tfx_bsl's encoding.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def _varint_matrix(u: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _masked_crc(data) -> int:
+def masked_crc(data) -> int:
+    """TFRecord's masked CRC32C of a bytes-like object."""
     crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
@@ -123,9 +124,7 @@ def _layout_groups(layout: list[np.ndarray], n: int) -> np.ndarray | None:
         if values.size and values.min() == values.max():
             continue  # the same in every row
         distinct, inverse = np.unique(values, return_inverse=True)
-        radix *= len(distinct)
-        if radix > MAX_GROUPS * n + 1 or radix > 2 ** 62:
-            return None
+        radix *= len(distinct)  # at most MAX_GROUPS * n: no overflow
         code = code * len(distinct) + inverse
         if radix > MAX_GROUPS:  # compact, and give up when the rows really hold too many layouts
             distinct_codes, code = np.unique(code, return_inverse=True)
@@ -181,7 +180,7 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
     example_head = b"\x0a" + _varint(body_len)
     record_len = len(example_head) + body_len
     header = struct.pack("<Q", record_len)
-    header += struct.pack("<I", _masked_crc(header))
+    header += struct.pack("<I", masked_crc(header))
     out = np.empty((m, len(header) + record_len + 4), dtype=np.uint8)
     out[:, :len(header)] = np.frombuffer(header, np.uint8)
     pos = len(header)
@@ -193,6 +192,6 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
             out[:, pos:pos + piece.shape[1]] = piece
             pos += piece.shape[1]
     data = out[:, len(header):pos]
-    crcs = np.fromiter((_masked_crc(r) for r in data), dtype="<u4", count=m)
+    crcs = np.fromiter((masked_crc(r) for r in data), dtype="<u4", count=m)
     out[:, pos:] = crcs.view(np.uint8).reshape(m, 4)
     return out
