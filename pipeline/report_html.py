@@ -1,16 +1,14 @@
-"""report.html: the report for people. Self-contained and offline: inline SVG charts (matplotlib), inline CSS,
+"""report.html: the report for people. Self-contained and offline: inline SVG charts (svg_charts), inline CSS,
 rendered from report.json's content with a Jinja2 template. Nothing is fetched when it is opened.
 """
 from __future__ import annotations
 
-import html
-import io
 from importlib import resources
 
-import numpy as np
+from pipeline.svg_charts import BLUE, GREY, bars_svg, histogram_svg
 
 MAX_REASONS = 25  # bars in the reasons chart; the table lists every reason
-MAX_CHARTS = 200  # histograms drawn (about 40 ms each); wider tables get the counts table for the rest
+MAX_CHARTS = 200  # histograms drawn; wider tables get the counts table for the rest (keeps the page small)
 
 
 def render_html(report: dict) -> str:
@@ -45,54 +43,13 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _figure(width: float, height: float, left: float = 0.12):
-    # The object-oriented API on a bare Figure: no pyplot state, safe in a library and in threads.
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_subplot()
-    fig.subplots_adjust(left=left, right=0.97, bottom=0.45 / height, top=1 - 0.3 / height)  # margins in inches
-    ax.spines[["top", "right"]].set_visible(False)
-    return fig, ax
-
-
-def _svg(fig) -> str:
-    import matplotlib
-    buf = io.StringIO()
-    # Fixed margins instead of bbox_inches="tight" (which draws twice); text kept as text, not paths.
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: the SVG is inlined in HTML
-
-
 def _reasons_svg(reasons) -> str:
-    fig, ax = _figure(7.5, 0.3 * len(reasons) + 0.9, left=0.35)
-    names = [r for r, _ in reasons][::-1]
-    counts = [n for _, n in reasons][::-1]
-    ax.barh(range(len(names)), counts, color="#c0392b")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("rows quarantined (a row counts once per reason)")
-    for i, n in enumerate(counts):
-        ax.text(n, i, f" {n:,}", va="center", fontsize=8)
-    return _svg(fig)
+    return bars_svg(list(reasons), "rows quarantined (a row counts once per reason)")
 
 
 def _histogram_svg(name: str, h: dict) -> str:
-    from matplotlib.ticker import FuncFormatter, NullLocator
-    edges = np.asarray(h["edges"])
-    fig, ax = _figure(5.2, 2.1)
-    for which, color in (("raw", "#7f8c8d"), ("clean", "#2471a3")):
-        counts = np.asarray(h[which]["counts"], dtype=float)
-        ax.stairs(counts, edges, label=which, color=color, fill=which == "clean", alpha=0.5 if which == "clean"
-                  else 1.0)
     outside = [f"{w}: {h[w]['below']:,} below, {h[w]['above']:,} above" for w in ("raw", "clean")
                if h[w]["below"] or h[w]["above"]]
-    ax.set_title(html.unescape(name) + ("   (" + "; ".join(outside) + ")" if outside else ""), fontsize=9,
-                 loc="left")
-    ax.set_yscale("symlog", linthresh=1)
-    # Plain tick labels: the default 10^k labels go through mathtext, which costs more than the whole chart.
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.set_ylabel("rows")
-    ax.legend(frameon=False, fontsize=8)
-    return _svg(fig)
+    title = name + ("   (" + "; ".join(outside) + ")" if outside else "")
+    return histogram_svg(title, h["edges"], [("raw", h["raw"]["counts"], GREY, False),
+                                             ("clean", h["clean"]["counts"], BLUE, True)])

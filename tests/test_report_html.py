@@ -1,11 +1,14 @@
 """report.html: self-contained, offline, with the verdict, the reasons chart and a histogram per numeric feature;
 rendered in headless Chromium."""
+import math
 import os
 import re
 import shutil
 import subprocess
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from pipeline.config import RunConfig
 from pipeline.demo_data import LABELS, make_table, write_table
@@ -77,3 +80,34 @@ def test_report_html_renders_in_headless_chromium(demo_run, tmp_path):
     for heading in ("Counts", "Quarantine reasons", "Features: raw vs clean", "Model check", "Outputs"):
         assert f">{heading}</h2>" in dom
     assert dom.count("<svg") >= 2
+
+
+def test_charts_are_well_formed_svg_with_escaped_text():
+    import xml.etree.ElementTree as ET
+
+    from pipeline.svg_charts import bars_svg, histogram_svg
+    hostile = 'f<script>alert("x")</script>&'
+    hist = histogram_svg(hostile, [0.0, 1.0, 2.0, 3.0], [("raw", [5, 0, 1_000_000], "#000", False),
+                                                         ("clean", [5, 0, 999_000], "#00f", True)])
+    bars = bars_svg([(f"nan:{hostile}", 12), ("range:y", 1)], "rows")
+    for svg in (hist, bars):
+        root = ET.fromstring(svg)  # parses: escaped, balanced
+        assert "<script" not in svg and not root.findall(".//{http://www.w3.org/2000/svg}script")
+        assert hostile in "".join(root.itertext())
+    assert bars.count("<rect") == 2
+
+
+@given(st.floats(-1e12, 1e12), st.floats(1e-6, 1e12))
+def test_axis_ticks_are_round_and_inside_the_range(lo, span):
+    from pipeline.svg_charts import nice_ticks
+    assume(span > abs(lo) * 1e-9)  # histogram edges at that magnitude are distinct floats
+    hi = lo + span
+    ticks = nice_ticks(lo, hi)
+    if hi > lo:
+        assert 2 <= len(ticks) <= 11
+        step = ticks[1] - ticks[0]
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        rounding = 8 * 2.0 ** -52 * max(abs(lo), abs(hi)) / step  # of the subtraction, relative to the step
+        assert any(math.isclose(mantissa, m, rel_tol=1e-9 + rounding) for m in (1, 2, 5, 10))
+        tol = step * (1e-9 + rounding)
+        assert all(lo - tol <= t <= hi + tol for t in ticks)

@@ -35,16 +35,15 @@ def test_a_retried_shard_bundle_writes_each_row_exactly_once(tmp_path):
     columns = (OutputColumn("x", "feature", "float32", Scaling("none", 0.0, 1.0)),)
     bundle = [_batch(0, 500), _batch(500, 300)]
 
-    failed = _EncodeAndStageFn(SHARDS, tmp)  # attempt 1: stages the first batch, then the worker dies
+    failed = _EncodeAndStageFn(SHARDS, tmp, gzip=True)  # attempt 1: stages the first batch, then the worker dies
     failed.setup()
     failed.start_bundle()
     list(failed.process(bundle[0], columns))
-    for f, _, _ in failed._files.values():
-        f.close()
+    failed.teardown()  # queued writes finish; the bundle never commits and its gzip members stay unfinished
     left_behind = glob.glob(os.path.join(tmp, "*"))
     assert left_behind  # partial temp files of the failed attempt exist
 
-    retry = _EncodeAndStageFn(SHARDS, tmp)  # attempt 2 on a fresh instance: the whole bundle, committed
+    retry = _EncodeAndStageFn(SHARDS, tmp, gzip=True)  # attempt 2 on a fresh instance: the whole bundle, committed
     retry.setup()
     retry.start_bundle()
     for b in bundle:
