@@ -8,9 +8,11 @@ a Beam counter in the 'nanguard' namespace.
 from __future__ import annotations
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from expectations.compiler import CompiledSuite
+from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
 from transforms.quarantine import SAMPLE_SIZE, check_batch
 
 QUARANTINE_TAG = "quarantine"
@@ -87,4 +89,7 @@ class CheckRows(beam.PTransform):
         side = [beam.pvalue.AsSingleton(self._raw_profile)]
         if self._clean_profile is not None:
             side.append(beam.pvalue.AsSingleton(self._clean_profile))
-        return batches | "Check" >> beam.ParDo(fn, *side).with_outputs(QUARANTINE_TAG, COUNTS_TAG, main="clean")
+        outputs = batches | "Check" >> beam.ParDo(fn, *side).with_outputs(QUARANTINE_TAG, COUNTS_TAG, main="clean")
+        for tag in ("clean", QUARANTINE_TAG):  # tagged outputs take no type hint; their coder follows this
+            outputs[tag].element_type = pa.RecordBatch
+        return outputs

@@ -9,6 +9,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
 from pipeline.errors import InputError
 from pipeline.sources import InputPlan, ReadUnit, _first_line, _open, csv_problem, csv_reader
 from transforms.conform import conform
@@ -79,4 +80,5 @@ class ReadBatches(beam.PTransform):
         return (pbegin
                 | "Units" >> beam.Create(list(self._plan.units))
                 | "Spread" >> beam.Reshuffle()
-                | "Read" >> beam.ParDo(_ReadUnitFn(self._plan, self._progress, self._pass)))
+                | "Read" >> beam.ParDo(_ReadUnitFn(self._plan, self._progress, self._pass)).with_output_types(
+                    pa.RecordBatch))

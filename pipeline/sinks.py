@@ -27,6 +27,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
 from transforms.columns import ROW_INDEX, SOURCE_FILE
 from transforms.example_encoding import to_output_batch
 from transforms.sharding import shard_ids
@@ -179,6 +180,7 @@ class WriteShards(beam.PTransform):
         staged = clean | "EncodeAndStage" >> beam.ParDo(
             _EncodeAndStageFn(self._num_shards, self._tmp_dir, self._gzip),
             beam.pvalue.AsSingleton(self._outputs)).with_outputs("staged", main="written")
+        staged.written.element_type = pa.RecordBatch  # tagged outputs take no type hint; the coder follows this
         shard_keys = (clean.pipeline | "ShardIds" >> beam.Create([(k, None) for k in range(self._num_shards)]))
         shards = ({"all": shard_keys, "staged": staged.staged}
                   | "GroupByShard" >> beam.CoGroupByKey()

@@ -39,7 +39,7 @@ class WriteStatistics(beam.PTransform):
 
     def expand(self, batches: beam.PCollection):
         if self._wrap:
-            batches = batches | "AsLists" >> beam.Map(for_tfdv)
+            batches = batches | "AsLists" >> beam.Map(for_tfdv).with_output_types(pa.RecordBatch)
         return (batches
                 | "GenerateStatistics" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
                 | "WriteStatistics" >> tfdv.WriteStatisticsToBinaryFile(self._path))

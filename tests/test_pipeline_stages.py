@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from expectations import CompileOptions, compile_suite, default_suite
 from pipeline.aggregates import ProfileCombineFn, SumCountsFn
-from pipeline.check import CheckRows
+from pipeline.check import QUARANTINE_TAG, CheckRows
 from transforms.labels import LabelSpec
 
 
@@ -66,3 +66,28 @@ def test_profile_combine_fn_on_a_runner_matches_one_accumulator():
             acc.add_batch(b)
         assert_that(out, equal_to([(4000, 4, 4, float(finite.max()), acc.profiles["x"].summary()["median"])],
                                   equals_fn=lambda a, b: nan_equal(list(a), list(b))))
+
+
+def test_record_batches_travel_with_the_arrow_coder_and_are_sized_without_encoding():
+    from pipeline.coders import RecordBatchCoder
+    batch = pa.RecordBatch.from_pydict({
+        "x": pa.array([1.5, None, float("nan"), float("-inf")]),
+        "v": pa.array([[1.0, 2.0], None, [], [3.0]], pa.list_(pa.float32())),
+        "s": pa.array(["a", None, "ünï", ""]),
+        "__row_index": pa.array([0, 1, 2, 3], pa.int64())})
+    coder = beam.coders.registry.get_coder(pa.RecordBatch)
+    assert isinstance(coder, RecordBatchCoder)
+    back = coder.decode(coder.encode(batch))
+    assert back.schema == batch.schema and back.to_pydict().keys() == batch.to_pydict().keys()
+    assert back.column("v").to_pylist() == batch.column("v").to_pylist()
+    assert back.column("s").to_pylist() == batch.column("s").to_pylist()
+    assert nan_equal(back.column("x").to_pylist(), batch.column("x").to_pylist())
+    assert coder.estimate_size(batch) == batch.nbytes
+    schema = batches()[0].schema
+    compiled = compile_suite(default_suite(), schema, CompileOptions())
+    p = beam.Pipeline()
+    raw = p | beam.Create(batches()).with_output_types(pa.RecordBatch)
+    profile = raw | beam.CombineGlobally(ProfileCombineFn(("x", "y"), True))
+    checked = raw | CheckRows(compiled, profile)
+    for pcoll in (checked.clean, checked[QUARANTINE_TAG]):  # what the runner encodes them with
+        assert isinstance(beam.coders.registry.get_coder(pcoll.element_type), RecordBatchCoder)
