@@ -136,12 +136,17 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
             raise ValueError("with_ids reads in shard order; it does not shuffle")
         ds = files.interleave(id_batches, cycle_length=min(len(paths), 8), block_length=1,
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    else:
+    elif shuffle_buffer:  # records one by one through the shuffle buffer
         ds = files.interleave(records, cycle_length=min(len(paths), 8), block_length=64,
-                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer)
-        if shuffle_buffer:
-            ds = ds.shuffle(shuffle_buffer, seed=seed)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        ds = ds.shuffle(shuffle_buffer, seed=seed).batch(batch_size, drop_remainder=drop_remainder)
+    else:
+        # Batched within each shard, interleaved as batches, then rebatched so only the last batch is short:
+        # a tf.data element per record costs more than parsing it (about 2x the throughput).
+        ds = files.interleave(lambda path, index: records(path, index).batch(batch_size),
+                              cycle_length=min(len(paths), 8), block_length=1,
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.rebatch(batch_size, drop_remainder=drop_remainder)
 
     def parse(*batch):
         parsed = tf.io.parse_example(batch[-1], spec)

@@ -203,6 +203,7 @@ class _StageQuarantineFn(beam.DoFn):
         w, f, path, rows = self._writer
         w.write_batch(batch)
         self._writer = (w, f, path, rows + batch.num_rows)
+        return ()  # outputs only from finish_bundle (once the bundle's file is complete)
 
     def finish_bundle(self):
         if self._writer is not None:
