@@ -24,7 +24,7 @@ from benchmarks.data import write_table  # noqa: E402
 SMALL_ROWS = 2_000
 
 
-def run_case(name: str, args: dict) -> dict:
+def run_case(name: str, args: dict, key: str | None = None) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.cases", name, json.dumps(args)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.perf_counter()
@@ -39,7 +39,7 @@ def run_case(name: str, args: dict) -> dict:
     result["process_seconds"] = wall
     result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # the case's process and the children it reaped
     result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
-    print(f"  {name:<22} {json.dumps({k: _round(v) for k, v in result.items()})}", flush=True)
+    print(f"  {key or name:<22} {json.dumps({k: _round(v) for k, v in result.items()})}", flush=True)
     return result
 
 
@@ -97,13 +97,14 @@ def main() -> int:
     ]
     for key, case, args in plan:
         if key not in a.skip:
-            r[key] = run_case(case, args)
+            r[key] = run_case(case, args, key)
     if a.scale_rows and "scale" not in a.skip:
         big = os.path.join(a.workdir, f"table-{a.scale_rows}.parquet")
         if not os.path.exists(big):
             print(f"writing {a.scale_rows:,} rows to {big}", flush=True)
             write_table(big, a.scale_rows)
-        r["nanguard_scale"] = run_case("nanguard", {"input": big, "output": os.path.join(a.workdir, "out-big")})
+        r["nanguard_scale"] = run_case("nanguard", {"input": big, "output": os.path.join(a.workdir, "out-big")},
+                                       "nanguard_scale")
     lines = summarize(r, a.rows, a.scale_rows, size_mb)
     print("\n".join(lines))
     if not a.no_append:

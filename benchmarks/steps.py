@@ -1,0 +1,82 @@
+"""Where a run's time goes, from the runner's own per-step execution-time metrics (no profiler overhead):
+
+    python -m benchmarks.steps INPUT [-- BEAM_ARGS...]
+
+Runs nanguard on INPUT (the benchmark's labels, into bench-data/out-steps) and prints the seconds each step
+spent processing bundles, summed over bundles and grouped by the first two levels of the step name, largest
+first, with the driver's phases (graph construction, the runner, the report) around them.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    import apache_beam as beam
+    from apache_beam.metrics import monitoring_infos
+
+    import pipeline.runner as runner
+    from benchmarks.data import LABELS
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+
+    phases: dict[str, float] = collections.Counter()
+    results = []
+
+    def timed(owner, name, label, keep=False):
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            started = time.perf_counter()
+            try:
+                out = fn(*a, **k)
+                if keep:
+                    results.append(out)
+                return out
+            finally:
+                phases[label] += time.perf_counter() - started
+        setattr(owner, name, wrapper)
+
+    timed(runner.graph, "build", "build the graph")
+    timed(beam.Pipeline, "run", "runner (bundles + its own set-up)", keep=True)
+    timed(runner, "assemble", "assemble report.json")
+    timed(runner, "render_html", "report.html")
+    started = time.perf_counter()
+    runner.run(runner.config_from(inputs=[argv[0]], output=os.path.join(ROOT, "bench-data", "out-steps"),
+                                  labels=list(LABELS), overwrite=True, max_quarantine_fraction=0.01,
+                                  beam_args=tuple(beam_args)))
+    total = time.perf_counter() - started
+    steps: dict[str, float] = collections.Counter()
+    for info in results[-1].monitoring_infos():
+        if info.urn.endswith(("process_bundle_msecs:v1", "start_bundle_msecs:v1", "finish_bundle_msecs:v1")):
+            value = monitoring_infos.extract_metric_result_map_value(info)
+            step = info.labels.get("PTRANSFORM", "?")
+            steps["/".join(step.split("/")[:2])] += value / 1000
+    print(f"{total:7.2f} s  run() in all")
+    for label, seconds in phases.items():
+        print(f"{seconds:7.2f} s  {label}")
+    print(f"{sum(steps.values()):7.2f} s  inside bundles, by step:")
+    for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
+        if seconds >= 0.01:
+            print(f"{seconds:9.2f} s  {step}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
