@@ -151,7 +151,7 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
             payload_len = 4 * k
             if k:
                 values = (flat[starts] if k == 1 else flat[starts[:, None] + np.arange(k)]).astype("<f4", copy=False)
-                payload = np.ascontiguousarray(values).view(np.uint8).reshape(m, payload_len)
+                payload = values.reshape(m, k)  # float32: written as 4-byte units below
                 inner = b"\x0a" + _varint(payload_len)
             else:
                 payload, inner = None, b""
@@ -181,16 +181,26 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
     record_len = len(example_head) + body_len
     header = struct.pack("<Q", record_len)
     header += struct.pack("<I", masked_crc(header))
-    out = np.empty((m, len(header) + record_len + 4), dtype=np.uint8)
-    out[:, :len(header)] = np.frombuffer(header, np.uint8)
-    pos = len(header)
-    for piece in [example_head] + pieces:
+    # One template row holds every constant byte; broadcasting it is one pass over the matrix, after which
+    # only the value columns are written (a narrow strided copy per piece costs about as much as the fill).
+    template = np.zeros(len(header) + record_len + 4, dtype=np.uint8)
+    values = []  # (position, matrix)
+    pos = 0
+    for piece in [header, example_head] + pieces:
         if isinstance(piece, bytes):
-            out[:, pos:pos + len(piece)] = np.frombuffer(piece, np.uint8)
+            template[pos:pos + len(piece)] = np.frombuffer(piece, np.uint8)
             pos += len(piece)
         else:
-            out[:, pos:pos + piece.shape[1]] = piece
-            pos += piece.shape[1]
+            values.append((pos, piece))
+            pos += piece.shape[1] * piece.itemsize
+    out = np.empty((m, template.size), dtype=np.uint8)
+    out[:] = template
+    for at, piece in values:
+        if piece.dtype == np.uint8:
+            out[:, at:at + piece.shape[1]] = piece
+            continue
+        for j in range(piece.shape[1]):  # an unaligned strided float32 view: one 4-byte store per row
+            np.ndarray((m,), "<f4", buffer=out, offset=at + 4 * j, strides=(out.strides[0],))[:] = piece[:, j]
     data = out[:, len(header):pos]
     crcs = np.fromiter((masked_crc(r) for r in data), dtype="<u4", count=m)
     out[:, pos:] = crcs.view(np.uint8).reshape(m, 4)
