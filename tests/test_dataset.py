@@ -44,6 +44,10 @@ def test_passing_run_yields_exactly_the_clean_rows_as_feature_label_pairs(tmp_pa
     values = np.concatenate([f["a"].numpy() for f, _ in ds])
     assert np.isfinite(values).all() and abs(values.mean()) < 1e-3  # normalized, finite
     assert _count(load_dataset(out, 1000, shuffle=True, seed=1)) == ROWS - 2
+    sizes = [int(tf.shape(y)[0]) for _, y in ds]  # 3 shards, batched per shard, then rebatched
+    assert sizes[:-1] == [512] * (len(sizes) - 1) and 0 < sizes[-1] <= 512
+    full = [int(tf.shape(b["a"])[0]) for b in load_dataset(out, 512, drop_remainder=True)]
+    assert full == [512] * ((ROWS - 2) // 512)
 
 
 def test_failed_gate_is_refused_unless_allow_failed(tmp_path):
