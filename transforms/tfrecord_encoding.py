@@ -58,6 +58,13 @@ def masked_crc(data) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+def _masked_crcs(rows: np.ndarray) -> np.ndarray:
+    """Masked CRC32C of each row of a (m, n) uint8 matrix, little-endian uint32: one C call per row, driven by
+    map() rather than Python bytecode, and the masking vectorized."""
+    crc = np.fromiter(map(google_crc32c.value, rows), dtype=np.uint64, count=rows.shape[0])
+    return (((crc >> np.uint64(15)) | (crc << np.uint64(17))) + np.uint64(0xA282EAD8)).astype("<u4")
+
+
 class FramedRecords:
     """Framed TFRecord bytes of a batch's rows, by layout group: take(rows) gives the bytes for a subset."""
 
@@ -202,6 +209,5 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
         for j in range(piece.shape[1]):  # an unaligned strided float32 view: one 4-byte store per row
             np.ndarray((m,), "<f4", buffer=out, offset=at + 4 * j, strides=(out.strides[0],))[:] = piece[:, j]
     data = out[:, len(header):pos]
-    crcs = np.fromiter((masked_crc(r) for r in data), dtype="<u4", count=m)
-    out[:, pos:] = crcs.view(np.uint8).reshape(m, 4)
+    out[:, pos:] = _masked_crcs(data).view(np.uint8).reshape(m, 4)
     return out
