@@ -133,7 +133,8 @@ class _EncodeAndStageFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("staged", _windowed((shard, (f.path, f.rows))))
 
     def teardown(self):
-        self._writer.shutdown(wait=True)
+        if getattr(self, "_writer", None) is not None:  # setup may have failed before creating it
+            self._writer.shutdown(wait=True)
 
 
 class _FinalizeShardFn(beam.DoFn):
