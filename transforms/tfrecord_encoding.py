@@ -52,17 +52,20 @@ def _varint_matrix(u: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def _mask(crc):
+    """TFRecord's CRC masking, of a Python int or elementwise of a uint64 array (the caller narrows to 32 bits)."""
+    return ((crc >> 15) | (crc << 17)) + 0xA282EAD8
+
+
 def masked_crc(data) -> int:
     """TFRecord's masked CRC32C of a bytes-like object."""
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    return _mask(google_crc32c.value(data)) & 0xFFFFFFFF
 
 
 def _masked_crcs(rows: np.ndarray) -> np.ndarray:
     """Masked CRC32C of each row of a (m, n) uint8 matrix, little-endian uint32: one C call per row, driven by
     map() rather than Python bytecode, and the masking vectorized."""
-    crc = np.fromiter(map(google_crc32c.value, rows), dtype=np.uint64, count=rows.shape[0])
-    return (((crc >> np.uint64(15)) | (crc << np.uint64(17))) + np.uint64(0xA282EAD8)).astype("<u4")
+    return _mask(np.fromiter(map(google_crc32c.value, rows), dtype=np.uint64, count=rows.shape[0])).astype("<u4")
 
 
 class FramedRecords:
