@@ -83,24 +83,23 @@ def _vector_ok(cell, tolerance: float, one_hot: bool) -> bool:
     return abs(float(v.sum()) - 1.0) <= tolerance
 
 
-class _ColumnValuesProbabilityVector(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.nanguard_probability_vector"
-    condition_value_keys = ("tolerance",)
-    filter_column_isnull = False
+def _vector_metric(name: str, one_hot: bool) -> type:
+    """The column-map metric (GE registers it when the class is created) for one of the two vector types."""
 
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, tolerance=1e-4, **kwargs):
-        return column.map(lambda cell: _vector_ok(cell, tolerance, one_hot=False)).astype(bool)
+    class _ColumnValuesVector(ColumnMapMetricProvider):
+        condition_metric_name = name
+        condition_value_keys = ("tolerance",)
+        filter_column_isnull = False
+
+        @column_condition_partial(engine=PandasExecutionEngine)
+        def _pandas(cls, column, tolerance=1e-4, **kwargs):
+            return column.map(lambda cell: _vector_ok(cell, tolerance, one_hot=one_hot)).astype(bool)
+
+    return _ColumnValuesVector
 
 
-class _ColumnValuesOneHot(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.nanguard_one_hot"
-    condition_value_keys = ("tolerance",)
-    filter_column_isnull = False
-
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, tolerance=1e-4, **kwargs):
-        return column.map(lambda cell: _vector_ok(cell, tolerance, one_hot=True)).astype(bool)
+_vector_metric("column_values.nanguard_probability_vector", one_hot=False)
+_vector_metric("column_values.nanguard_one_hot", one_hot=True)
 
 
 class _OverEveryRow(ColumnMapExpectation):

@@ -128,27 +128,25 @@ def _membership(view: BatchView, column: str, value_set: tuple) -> tuple[np.ndar
 
 
 @dataclasses.dataclass(frozen=True)
-class InSet(_NonNullDomain):
-    """GE's expect_column_values_to_be_in_set (nulls not evaluated)."""
+class _SetMembership(_NonNullDomain):
+    """A value set rule: a row is unexpected when membership is `_unexpected_member` (nulls not evaluated)."""
     column: str
     value_set: tuple
     action: str = QUARANTINE
 
     def evaluate(self, view: BatchView) -> Reasons:
         member, evaluated = _membership(view, self.column, self.value_set)
-        yield f"not_in_set:{self.column}", ~member & evaluated
+        yield f"{self._reason}:{self.column}", (member if self._unexpected_member else ~member) & evaluated
 
 
-@dataclasses.dataclass(frozen=True)
-class NotInSet(_NonNullDomain):
-    """GE's expect_column_values_to_not_be_in_set (nulls not evaluated)."""
-    column: str
-    value_set: tuple
-    action: str = QUARANTINE
+class InSet(_SetMembership):
+    """GE's expect_column_values_to_be_in_set."""
+    _reason, _unexpected_member = "not_in_set", False
 
-    def evaluate(self, view: BatchView) -> Reasons:
-        member, evaluated = _membership(view, self.column, self.value_set)
-        yield f"in_forbidden_set:{self.column}", member & evaluated
+
+class NotInSet(_SetMembership):
+    """GE's expect_column_values_to_not_be_in_set."""
+    _reason, _unexpected_member = "in_forbidden_set", True
 
 
 @dataclasses.dataclass(frozen=True)
