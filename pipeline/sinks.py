@@ -10,12 +10,10 @@ worker is a few batches' encoded bytes plus one open file per shard.
 """
 from __future__ import annotations
 
-import collections
 import hashlib
 import struct
 import uuid
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 import numpy as np
@@ -28,6 +26,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
+from pipeline.background import SerialWorker
 from transforms.columns import ROW_INDEX, SOURCE_FILE
 from transforms.example_encoding import to_output_batch
 from transforms.sharding import shard_ids
@@ -84,11 +83,11 @@ class _EncodeAndStageFn(beam.DoFn):
     def setup(self):
         from tfx_bsl.coders import example_coder
         self._encoder = example_coder.RecordBatchToExamplesEncoder()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanguard-stage")
+        self._writer = SerialWorker("nanguard-stage", MAX_PENDING_WRITES)
 
     def start_bundle(self):
+        self._writer.reset()  # a failed bundle's queued writes go to temp files nobody will commit
         self._files = {}  # shard -> _StagedShard
-        self._pending = collections.deque()
         self._bundle = uuid.uuid4().hex[:12]
 
     def process(self, batch: pa.RecordBatch, outputs):
@@ -109,13 +108,8 @@ class _EncodeAndStageFn(beam.DoFn):
                 f = self._open(k, str(sources[idx[0]]), int(rows[idx[0]]))
                 data = frame_records([records[i] for i in idx]) if framed is None else framed.take(shards == k)
                 f.rows += idx.size
-                self._submit(f.write, data)
+                self._writer.submit(f.write, data)
         yield written
-
-    def _submit(self, fn, *args):
-        while len(self._pending) >= MAX_PENDING_WRITES:
-            self._pending.popleft().result()  # re-raises the writer thread's error here
-        self._pending.append(self._writer.submit(fn, *args))
 
     def _open(self, shard: int, source: str, first_row: int) -> _StagedShard:
         if shard not in self._files:
@@ -126,15 +120,14 @@ class _EncodeAndStageFn(beam.DoFn):
 
     def finish_bundle(self):
         for f in self._files.values():
-            self._submit(f.close)
-        while self._pending:
-            self._pending.popleft().result()
+            self._writer.submit(f.close)
+        self._writer.drain()
         for shard, f in sorted(self._files.items()):
             yield beam.pvalue.TaggedOutput("staged", _windowed((shard, (f.path, f.rows))))
 
     def teardown(self):
         if getattr(self, "_writer", None) is not None:  # setup may have failed before creating it
-            self._writer.shutdown(wait=True)
+            self._writer.close()
 
 
 class _FinalizeShardFn(beam.DoFn):

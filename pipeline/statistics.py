@@ -1,9 +1,16 @@
 """TFDV statistics of the raw and the written data, and the clean-data schema and anomalies.
 
-TFDV's GenerateStatistics reads list-typed Arrow columns, so raw batches are wrapped (one value per row);
-the written batches already are lists. The schema is inferred from the clean statistics with float_domain
-disallow_nan/disallow_inf and the observed range; validating the clean statistics against it must yield no
-anomalies, which proves nothing non-finite reached the shards.
+The statistics are TFDV's own: its generators (`get_generators(StatsOptions(), in_memory=True)`: basic
+statistics and the sketch-based top-k/uniques), its accumulators, its merge and its output, the same path as
+`tfdv.generate_statistics_from_dataframe`. Only the driving differs from `tfdv.GenerateStatistics`: each DoFn
+instance feeds its batches to the generators on a background thread (TFDV's quantile sketches, most of its
+time, release the GIL), so statistics overlap with checking and encoding instead of running as a separate
+Beam combine; one partial accumulator per bundle is then merged by a CombineGlobally and extracted.
+
+TFDV reads list-typed Arrow columns, so raw batches are wrapped (one value per row); the written batches
+already are lists. The schema is inferred from the clean statistics with float_domain disallow_nan/disallow_inf
+and the observed range; validating the clean statistics against it must yield no anomalies, which proves
+nothing non-finite reached the shards.
 """
 from __future__ import annotations
 
@@ -12,12 +19,22 @@ import io
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 with contextlib.redirect_stderr(io.StringIO()):  # TFDV announces its (unused) IPython visualization on import
     import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_data_validation.statistics import stats_impl
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
+from pipeline.background import SerialWorker
 from transforms.columns import RESERVED, is_list, to_list_array
+
+# Batches a bundle may have queued for its statistics thread before process() waits for the oldest.
+MAX_PENDING_BATCHES = 4
 
 
 def for_tfdv(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -30,19 +47,121 @@ def for_tfdv(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(cols, names=names)
 
 
+def tfdv_generators() -> list:
+    """TFDV's combiner generators for its default StatsOptions, set up for use."""
+    generators = stats_impl.get_generators(tfdv.StatsOptions(), in_memory=True)
+    for g in generators:
+        g.setup()
+    return generators
+
+
+class _Partial:
+    """One bundle's TFDV accumulators (one per generator); only the bundle's worker thread adds to them."""
+
+    def __init__(self, generators: list, wrap: bool):
+        self.generators, self.wrap, self.rows = generators, wrap, 0
+        self.accumulators = [g.create_accumulator() for g in generators]
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        batch = for_tfdv(batch) if self.wrap else batch
+        self.accumulators = [g.add_input(a, batch) for g, a in zip(self.generators, self.accumulators)]
+        self.rows += batch.num_rows
+
+    def compacted(self) -> list:
+        return [g.compact(a) for g, a in zip(self.generators, self.accumulators)]
+
+
+class _AccumulateStatisticsFn(beam.DoFn):
+    """Batches -> one list of TFDV accumulators per bundle that saw rows, built on a background thread."""
+
+    def __init__(self, wrap: bool):
+        self._wrap = wrap
+
+    def setup(self):
+        self._generators = tfdv_generators()
+        self._worker = SerialWorker("nanguard-stats", MAX_PENDING_BATCHES)
+
+    def start_bundle(self):
+        self._worker.reset()
+        self._partial = _Partial(self._generators, self._wrap)
+
+    def process(self, batch: pa.RecordBatch):
+        if batch.num_rows:
+            self._worker.submit(self._partial.add, batch)
+        return ()
+
+    def finish_bundle(self):
+        self._worker.drain()
+        if self._partial.rows:
+            yield WindowedValue(self._partial.compacted(), MIN_TIMESTAMP, [GlobalWindow()])
+
+    def teardown(self):
+        if getattr(self, "_worker", None) is not None:  # setup may have failed before creating it
+            self._worker.close()
+
+
+class _MergeStatisticsFn(beam.CombineFn):
+    """Bundles' TFDV accumulators -> DatasetFeatureStatisticsList (TFDV's merge and extract_output)."""
+
+    def _generators(self) -> list:
+        if getattr(self, "_gens", None) is None:
+            self._gens = tfdv_generators()
+        return self._gens
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, accumulator, partial):
+        return self.merge_accumulators([accumulator, partial])
+
+    def merge_accumulators(self, accumulators):
+        parts = [a for a in accumulators if a is not None]
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        return [g.merge_accumulators(list(accs)) for g, accs in zip(self._generators(), zip(*parts))]
+
+    def compact(self, accumulator):
+        if accumulator is None:
+            return None
+        return [g.compact(a) for g, a in zip(self._generators(), accumulator)]
+
+    def extract_output(self, accumulator) -> statistics_pb2.DatasetFeatureStatisticsList:
+        generators = self._generators()
+        if accumulator is None:
+            accumulator = [g.create_accumulator() for g in generators]
+        return stats_impl.extract_statistics_output(accumulator, generators)
+
+
+class ComputeStatistics(beam.PTransform):
+    """RecordBatches -> one DatasetFeatureStatisticsList. wrap: the batches hold plain (not list) columns."""
+
+    def __init__(self, wrap: bool):
+        super().__init__()
+        self._wrap = wrap
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        return (batches
+                | "Accumulate" >> beam.ParDo(_AccumulateStatisticsFn(self._wrap))
+                | "Merge" >> beam.CombineGlobally(_MergeStatisticsFn()))
+
+
+def _write_proto(stats: statistics_pb2.DatasetFeatureStatisticsList, path: str) -> str:
+    with FileSystems.create(path) as f:
+        f.write(stats.SerializeToString())
+    return path
+
+
 class WriteStatistics(beam.PTransform):
-    """RecordBatches -> DatasetFeatureStatisticsList written to `path` (binary proto)."""
+    """RecordBatches -> DatasetFeatureStatisticsList written to `path` (binary proto, as TFDV writes it)."""
 
     def __init__(self, path: str, wrap: bool):
         super().__init__()
         self._path, self._wrap = path, wrap
 
     def expand(self, batches: beam.PCollection):
-        if self._wrap:
-            batches = batches | "AsLists" >> beam.Map(for_tfdv).with_output_types(pa.RecordBatch)
         return (batches
-                | "GenerateStatistics" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
-                | "WriteStatistics" >> tfdv.WriteStatisticsToBinaryFile(self._path))
+                | "GenerateStatistics" >> ComputeStatistics(self._wrap)
+                | "WriteStatistics" >> beam.Map(_write_proto, self._path))
 
 
 def clean_schema_and_anomalies(clean_stats_path: str, feature_ranges: dict[str, tuple[float, float]]):

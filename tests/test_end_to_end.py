@@ -100,6 +100,20 @@ def test_every_format_counts_exactly_the_planted_reasons(run_output, planted):
 
 
 @pytest.mark.slow
+def test_statistics_count_every_input_row_and_describe_the_written_values(run_output):
+    import tensorflow_data_validation as tfdv
+    _, out, _ = run_output
+    counts = json.load(open(os.path.join(out, "report.json")))["counts"]
+    raw = tfdv.load_stats_binary(os.path.join(out, "stats", "raw.pb")).datasets[0]
+    clean = tfdv.load_stats_binary(os.path.join(out, "stats", "clean.pb")).datasets[0]
+    assert raw.num_examples == ROWS and clean.num_examples == counts["clean_rows"]
+    f0 = next(f.num_stats for f in clean.features if f.path.step == ["f0"])
+    assert abs(f0.mean) < 1e-3 and abs(f0.std_dev - 1) < 1e-3  # z-scored, as written
+    raw_f0 = next(f.num_stats for f in raw.features if f.path.step == ["f0"])
+    assert raw_f0.max > 1e30  # the planted overflow is in the raw statistics
+
+
+@pytest.mark.slow
 def test_gate_threshold_exit_codes_and_gate_command(tmp_path, planted):
     path = str(tmp_path / "small.parquet")
     small = make_table(20_000, faults_per_kind=2, seed=5)  # 20 bad rows = 0.1%

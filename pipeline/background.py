@@ -1,0 +1,46 @@
+"""One background thread per DoFn instance, running submitted calls in order with a bounded backlog.
+
+A DoFn hands work that releases the GIL (zlib, TFDV's quantile sketches) to its worker and goes on with the
+next batch, so the two overlap on two cores. The backlog bound is the memory bound: submit() waits for the
+oldest call once `max_pending` are queued. An error raised on the thread is re-raised by the submit() or
+drain() that collects it, so the bundle fails (and is retried) like any other error. Calls must work on
+state owned by their bundle, never on the DoFn: reset() stops what a failed bundle left queued, but a call
+already running finishes.
+"""
+from __future__ import annotations
+
+import collections
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+
+class SerialWorker:
+    def __init__(self, name: str, max_pending: int):
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: collections.deque = collections.deque()
+        self._max_pending = max_pending
+
+    def submit(self, fn: Callable, *args) -> None:
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()  # re-raises the worker's error here
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def drain(self) -> None:
+        """Wait for every submitted call; re-raise the first error."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def reset(self) -> None:
+        """Forget a failed bundle's backlog: cancel what has not started, wait for what has (errors dropped)."""
+        pending, self._pending = list(self._pending), collections.deque()
+        for future in pending:
+            future.cancel()
+        for future in pending:
+            if not future.cancelled():
+                future.exception()
+
+    def close(self) -> None:
+        self.reset()
+        self._pool.shutdown(wait=True)

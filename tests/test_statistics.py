@@ -1,0 +1,120 @@
+"""TFDV statistics as nanguard computes them: the same protos as tfdv.GenerateStatistics, along every merge path."""
+import re
+import threading
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pytest
+import tensorflow_data_validation as tfdv
+from apache_beam.testing.test_pipeline import TestPipeline
+from google.protobuf import text_format
+
+from pipeline.background import SerialWorker
+from pipeline.statistics import WriteStatistics, _MergeStatisticsFn, _Partial, for_tfdv, tfdv_generators
+
+
+def _batch(n: int, seed: int) -> pa.RecordBatch:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n).astype(np.float32)
+    x[::17] = np.nan
+    x[5], x[6] = np.inf, -np.inf
+    x[7] = 1e-42  # subnormal
+    s = pa.array([None if i % 11 == 0 else f"c{i % 7}" for i in range(n)])
+    k = pa.array(rng.integers(0, 5, n))
+    return pa.RecordBatch.from_arrays([pa.array(x), s, k], ["x", "s", "k"])
+
+
+BATCHES = [_batch(1000, 0), _batch(500, 1), _batch(3000, 2)]
+
+
+def _canonical(stats) -> str:
+    """Text of the proto with features in name order and floats to 12 digits (merge order moves the last bit)."""
+    stats = type(stats).FromString(stats.SerializeToString())
+    for d in stats.datasets:
+        features = sorted(d.features, key=lambda f: tuple(f.path.step))
+        del d.features[:]
+        d.features.extend(features)
+    return re.sub(r"(?<=: )-?\d+\.\d+(e[-+]\d+)?",
+                  lambda m: f"{float(m.group(0)):.12g}", text_format.MessageToString(stats))
+
+
+def _run_both(batches, tmp_path):
+    with TestPipeline() as p:
+        pcoll = p | beam.Create(batches, reshuffle=False).with_output_types(pa.RecordBatch)
+        _ = pcoll | "Ours" >> WriteStatistics(str(tmp_path / "ours.pb"), wrap=True)
+        _ = (pcoll | beam.Map(for_tfdv) | tfdv.GenerateStatistics(tfdv.StatsOptions())
+             | tfdv.WriteStatisticsToBinaryFile(str(tmp_path / "tfdv.pb")))
+    return tfdv.load_stats_binary(str(tmp_path / "ours.pb")), tfdv.load_stats_binary(str(tmp_path / "tfdv.pb"))
+
+
+def test_statistics_are_the_ones_tfdv_generate_statistics_writes(tmp_path):
+    ours, theirs = _run_both(BATCHES, tmp_path)
+    assert ours.datasets[0].num_examples == 4500
+    assert _canonical(ours) == _canonical(theirs)
+
+
+def test_statistics_of_no_rows_are_an_empty_dataset(tmp_path):
+    empty = _batch(10, 0).slice(0, 0)
+    ours, theirs = _run_both([empty], tmp_path)
+    assert ours.datasets[0].num_examples == 0 and not ours.datasets[0].features
+    assert _canonical(ours) == _canonical(theirs)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+def test_merging_partial_accumulators_gives_the_single_pass_statistics(cut):
+    generators = tfdv_generators()
+    whole = _Partial(generators, wrap=True)
+    for b in BATCHES:
+        whole.add(b)
+    combine = _MergeStatisticsFn()
+    partials = []
+    for group in (BATCHES[:cut], BATCHES[cut:]):  # two bundles of different sizes, one maybe empty
+        part = _Partial(generators, wrap=True)
+        for b in group:
+            part.add(b)
+        partials.append(part.compacted() if part.rows else None)
+    acc = combine.create_accumulator()
+    for part in partials:
+        acc = combine.add_input(acc, part)
+    merged = combine.merge_accumulators([combine.create_accumulator(), combine.compact(acc)])
+    single = combine.merge_accumulators([whole.compacted()])
+    assert _canonical(combine.extract_output(merged)) == _canonical(combine.extract_output(single))
+
+
+def test_worker_runs_calls_in_order_and_bounds_its_backlog():
+    seen, gate = [], threading.Event()
+    worker = SerialWorker("test", max_pending=2)
+    worker.submit(gate.wait)
+    worker.submit(seen.append, 1)
+    blocked = threading.Thread(target=worker.submit, args=(seen.append, 2))
+    blocked.start()
+    blocked.join(timeout=0.2)
+    assert blocked.is_alive()  # a third call waits for the oldest: the backlog is the memory bound
+    gate.set()
+    blocked.join(timeout=5)
+    worker.drain()
+    assert seen == [1, 2]
+    worker.close()
+
+
+def test_worker_error_is_raised_where_the_bundle_collects_it():
+    worker = SerialWorker("test", max_pending=4)
+    worker.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        worker.drain()
+    worker.submit(lambda: None)  # usable again for the retried bundle
+    worker.drain()
+    worker.close()
+
+
+def test_worker_reset_drops_what_a_failed_bundle_queued():
+    seen, gate = [], threading.Event()
+    worker = SerialWorker("test", max_pending=4)
+    worker.submit(gate.wait)
+    worker.submit(seen.append, "stale")
+    threading.Timer(0.1, gate.set).start()
+    worker.reset()
+    worker.drain()
+    assert seen == []
+    worker.close()
