@@ -39,17 +39,18 @@ def _canonical(stats) -> str:
                   lambda m: f"{float(m.group(0)):.12g}", text_format.MessageToString(stats))
 
 
-def _run_both(batches, tmp_path):
+def _run_both(batches, tmp_path, lanes=1):
     with TestPipeline() as p:
         pcoll = p | beam.Create(batches, reshuffle=False).with_output_types(pa.RecordBatch)
-        _ = pcoll | "Ours" >> WriteStatistics(str(tmp_path / "ours.pb"), wrap=True)
+        _ = pcoll | "Ours" >> WriteStatistics(str(tmp_path / "ours.pb"), wrap=True, lanes=lanes)
         _ = (pcoll | beam.Map(for_tfdv) | tfdv.GenerateStatistics(tfdv.StatsOptions())
              | tfdv.WriteStatisticsToBinaryFile(str(tmp_path / "tfdv.pb")))
     return tfdv.load_stats_binary(str(tmp_path / "ours.pb")), tfdv.load_stats_binary(str(tmp_path / "tfdv.pb"))
 
 
-def test_statistics_are_the_ones_tfdv_generate_statistics_writes(tmp_path):
-    ours, theirs = _run_both(BATCHES, tmp_path)
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_statistics_are_the_ones_tfdv_generate_statistics_writes(tmp_path, lanes):
+    ours, theirs = _run_both(BATCHES, tmp_path, lanes)
     assert ours.datasets[0].num_examples == 4500
     assert _canonical(ours) == _canonical(theirs)
 
