@@ -43,7 +43,8 @@ def build(p: beam.Pipeline, plan: InputPlan, compiled: CompiledSuite, config: Ru
 
     raw = p | "ReadForProfile" >> ReadBatches(plan, progress, "profile")
     raw_profile = raw | "RawProfile" >> beam.CombineGlobally(ProfileCombineFn(columns, with_sketch=True))
-    _ = raw | "RawStatistics" >> WriteStatistics(join(stage, "stats", "raw.pb"), wrap=True)
+    # Two statistics threads: this pass's main thread (read + profile) waits on TFDV otherwise.
+    _ = raw | "RawStatistics" >> WriteStatistics(join(stage, "stats", "raw.pb"), wrap=True, lanes=2)
 
     fit_pass = (p | "ReadForFit" >> ReadBatches(plan, progress, "fit")) | "CheckForFit" >> CheckRows(
         compiled, raw_profile, progress, "fit")

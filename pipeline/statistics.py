@@ -30,7 +30,7 @@ from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
-from pipeline.background import SerialWorker
+from pipeline.background import SerialWorker, release_freed_memory
 from transforms.columns import RESERVED, is_list, to_list_array
 
 # Batches a bundle may have queued for its statistics thread before process() waits for the oldest.
@@ -105,6 +105,7 @@ class _AccumulateStatisticsFn(beam.DoFn):
         for worker in self._workers:
             worker.drain()
         self._close_workers()
+        release_freed_memory()
         for partial in self._partials:
             if partial.rows:
                 yield WindowedValue(partial.compacted(), MIN_TIMESTAMP, [GlobalWindow()])
@@ -153,9 +154,10 @@ class _MergeStatisticsFn(beam.CombineFn):
 class ComputeStatistics(beam.PTransform):
     """RecordBatches -> one DatasetFeatureStatisticsList. wrap: the batches hold plain (not list) columns.
 
-    lanes: statistics threads per DoFn instance. On the 2-core bench, 2 lanes ran the 1M-row pipeline in
-    10.3-10.6 s against 11.5-11.7 s with 1, but peaked at 1.42-1.49 GB RSS against 1.27 GB (each thread's
-    malloc arena keeps freed memory), too close to the 1.5 GB budget, so 1 is the default.
+    lanes: statistics threads per DoFn instance. A pass whose main thread has less to do than TFDV (the raw
+    profile pass) gains from 2: on the 2-core bench the 1M-row run took 10.7-10.9 s with 2 lanes there against
+    11.5-11.7 s with 1. The write pass's main thread (encoding) is already the slower side, and 2 lanes in both
+    passes peaked at 1.42-1.49 GB RSS (each thread's malloc arena keeps freed memory) against 1.30-1.35 GB.
     """
 
     def __init__(self, wrap: bool, lanes: int = 1):
