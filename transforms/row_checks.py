@@ -267,6 +267,13 @@ _PAIR_IGNORE = ("both_values_are_missing", "either_value_is_missing", "neither")
 _MULTI_IGNORE = ("all_values_are_missing", "any_value_is_missing", "never")
 
 
+def _ignore_mode(ignore_row_if: str, allowed: tuple[str, ...]) -> int:
+    """ignore_row_if as _kept_rows' mode (its index in `allowed`); ValueError naming the allowed values."""
+    if ignore_row_if not in allowed:
+        raise ValueError(f"ignore_row_if {ignore_row_if!r} is not one of {', '.join(allowed)}")
+    return allowed.index(ignore_row_if)
+
+
 def _kept_rows(view: BatchView, columns, mode: int) -> np.ndarray:
     """Rows GE evaluates under ignore_row_if: mode 0 skips rows with every value null, 1 rows with any, 2 none."""
     nulls = [~_evaluated(view, c) for c in columns]
@@ -288,8 +295,7 @@ class PairGreater:
     action: str = QUARANTINE
 
     def __post_init__(self):
-        if self.ignore_row_if not in _PAIR_IGNORE:
-            raise ValueError(f"ignore_row_if {self.ignore_row_if!r} is not one of {', '.join(_PAIR_IGNORE)}")
+        _ignore_mode(self.ignore_row_if, _PAIR_IGNORE)
 
     @property
     def columns(self) -> tuple[str, str]:
@@ -307,7 +313,7 @@ class PairGreater:
         yield f"pair_not_greater:{self.column_a}>{self.column_b}", ~ok & self.domain(view)
 
     def domain(self, view: BatchView) -> np.ndarray:
-        return _kept_rows(view, self.columns, _PAIR_IGNORE.index(self.ignore_row_if))
+        return _kept_rows(view, self.columns, _ignore_mode(self.ignore_row_if, _PAIR_IGNORE))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,8 +326,7 @@ class MulticolumnSum:
     action: str = QUARANTINE
 
     def __post_init__(self):
-        if self.ignore_row_if not in _MULTI_IGNORE:
-            raise ValueError(f"ignore_row_if {self.ignore_row_if!r} is not one of {', '.join(_MULTI_IGNORE)}")
+        _ignore_mode(self.ignore_row_if, _MULTI_IGNORE)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -335,4 +340,4 @@ class MulticolumnSum:
         yield f"sum_not_equal:{'+'.join(self.column_list)}", ~(total == self.sum_total) & self.domain(view)
 
     def domain(self, view: BatchView) -> np.ndarray:
-        return _kept_rows(view, self.column_list, _MULTI_IGNORE.index(self.ignore_row_if))
+        return _kept_rows(view, self.column_list, _ignore_mode(self.ignore_row_if, _MULTI_IGNORE))
