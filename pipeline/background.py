@@ -17,6 +17,10 @@ import ctypes
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
 
 def _malloc_trim():
     try:
@@ -32,6 +36,11 @@ def release_freed_memory() -> None:
     """Hand memory that threads freed back to the OS (glibc keeps it in each thread's arena otherwise)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+def bundle_output(value) -> WindowedValue:
+    """What finish_bundle emits once the background work is done (these pipelines are in the global window)."""
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class SerialWorker:

@@ -22,13 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 from isal import isal_zlib
 
 from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
-from pipeline.background import SerialWorker
+from pipeline.background import SerialWorker, bundle_output
 from transforms.columns import ROW_INDEX, SOURCE_FILE
 from transforms.example_encoding import to_output_batch
 from transforms.sharding import shard_ids
@@ -49,10 +46,6 @@ def frame_records(records: list[bytes]) -> bytes:
         header = struct.pack("<Q", len(r))
         parts.append(header + struct.pack("<I", masked_crc(header)) + r + struct.pack("<I", masked_crc(r)))
     return b"".join(parts)
-
-
-def _windowed(value):
-    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class _StagedShard:
@@ -126,7 +119,7 @@ class _EncodeAndStageFn(beam.DoFn):
             self._writer.submit(f.close)
         self._writer.drain()
         for shard, f in sorted(self._files.items()):
-            yield beam.pvalue.TaggedOutput("staged", _windowed((shard, (f.path, f.rows))))
+            yield beam.pvalue.TaggedOutput("staged", bundle_output((shard, (f.path, f.rows))))
 
     def teardown(self):
         if getattr(self, "_writer", None) is not None:  # setup may have failed before creating it
@@ -207,7 +200,7 @@ class _StageQuarantineFn(beam.DoFn):
             w, f, path, rows = self._writer
             w.close()
             f.close()
-            yield _windowed((0, (path, rows)))
+            yield bundle_output((0, (path, rows)))
 
 
 class _FinalizeQuarantineFn(beam.DoFn):

@@ -20,9 +20,6 @@ import io
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 with contextlib.redirect_stderr(io.StringIO()):  # TFDV announces its (unused) IPython visualization on import
     import tensorflow_data_validation as tfdv
@@ -30,7 +27,7 @@ from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
-from pipeline.background import SerialWorker, release_freed_memory
+from pipeline.background import SerialWorker, bundle_output, release_freed_memory
 from transforms.columns import RESERVED, is_list, to_list_array
 
 # Batches a bundle may have queued for its statistics thread before process() waits for the oldest.
@@ -108,7 +105,7 @@ class _AccumulateStatisticsFn(beam.DoFn):
         release_freed_memory()
         for partial in self._partials:
             if partial.rows:
-                yield WindowedValue(partial.compacted(), MIN_TIMESTAMP, [GlobalWindow()])
+                yield bundle_output(partial.compacted())
 
     def _close_workers(self):
         for worker in self._workers:
