@@ -45,7 +45,7 @@ def tfdv(args: dict) -> dict:
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.local_runner import new_pipeline
+    from pipeline.stages.local_runner import new_pipeline
     started = time.perf_counter()
     # On the runner nanguard's default uses (Beam's in-process FnApiRunner), so neither pays for Beam 2.69's
     # DirectRunner first trying to download Prism (for this small graph that costs little: 4.98-5.19 s with
@@ -72,10 +72,10 @@ def expectations(args: dict) -> dict:
     from expectations.compiler import CompileOptions, compile_suite
     from expectations.results import column_map_result
     from expectations.suite import parse_suite
-    from pipeline.artifacts import plain
-    from pipeline.graph import profile_json
+    from pipeline.files import plain
+    from pipeline.stages.profile import profile_json
     from transforms.profile import ProfileAccumulator
-    from transforms.quarantine import check_batch
+    from transforms.evaluate import check_batch
 
     table = pq.read_table(args["input"])
     df = table.to_pandas()

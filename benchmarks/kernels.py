@@ -26,24 +26,25 @@ def main(argv: list[str]) -> int:
     import numpy as np
     from isal import isal_zlib
 
-    import pipeline.runner as runner
     from benchmarks.data import LABELS
+    from pipeline.config import RunConfig
+    from pipeline.inputs.plan import plan_inputs
     from expectations.compiler import CompileOptions, compile_suite
     from expectations.suite import default_suite
-    from pipeline.read import _ReadUnitFn
-    from pipeline.sinks import GZIP_LEVEL
-    from pipeline.statistics import _Partial, tfdv_generators
+    from pipeline.stages.read import ReadUnitFn
+    from pipeline.stages.shards import GZIP_LEVEL
+    from pipeline.stages.statistics import StatisticsPartial, tfdv_generators
     from transforms.example_encoding import plan_output_columns, to_output_batch
     from transforms.columns import ROW_INDEX
     from transforms.profile import ProfileAccumulator
-    from transforms.quarantine import check_batch
+    from transforms.evaluate import check_batch
     from transforms.sharding import shard_ids
     from transforms.tfrecord_encoding import encode_framed
 
     path = argv[0] if argv else os.path.join(ROOT, "bench-data", "table-1000000.parquet")
-    config = runner.config_from(inputs=[path], output=os.path.join(ROOT, "bench-data", "out-kernels"),
-                                labels=list(LABELS))
-    plan = runner.plan_inputs(config.inputs, config.format, ())
+    config = RunConfig.from_settings(inputs=[path], output=os.path.join(ROOT, "bench-data", "out-kernels"),
+                                     labels=list(LABELS))
+    plan = plan_inputs(config.inputs, config.format, ())
     compiled = compile_suite(default_suite(), plan.schema, CompileOptions(
         config.labels, config.passthrough, config.extreme_threshold, config.extreme_action, config.mixed_precision))
     cpu: dict[str, float] = {}
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
         cpu[label] = cpu.get(label, 0.0) + time.process_time() - started
         return out
 
-    reader = _ReadUnitFn(plan)
+    reader = ReadUnitFn(plan)
 
     def read():
         for unit in plan.units:
@@ -63,7 +64,7 @@ def main(argv: list[str]) -> int:
                 yield batch
 
     columns = tuple(plan.kinds)
-    raw, raw_stats, rows = ProfileAccumulator(columns, with_sketch=True), _Partial(tfdv_generators(), True), 0
+    raw, raw_stats, rows = ProfileAccumulator(columns, with_sketch=True), StatisticsPartial(tfdv_generators(), True), 0
     for b in read():  # the profile pass
         rows += b.num_rows
         timed("raw profile with sketches", raw.add_batch, b)
@@ -76,7 +77,7 @@ def main(argv: list[str]) -> int:
     outputs = plan_output_columns(profile, dict(plan.kinds), tuple(lab.column for lab in config.labels),
                                   tuple(config.passthrough), config.normalize)
     compressor = isal_zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
-    clean_stats = _Partial(tfdv_generators(), False)
+    clean_stats = StatisticsPartial(tfdv_generators(), False)
     for b in read():  # the write pass
         clean = timed("row checks (2 passes)", check_batch, b, rules, None, 0).clean
         written = timed("normalize (to_output_batch)", to_output_batch, clean, outputs)

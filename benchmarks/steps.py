@@ -32,8 +32,10 @@ def main(argv: list[str]) -> int:
     import apache_beam as beam
     from apache_beam.metrics import monitoring_infos
 
+    import pipeline.report.assemble as assemble
     import pipeline.runner as runner
     from benchmarks.data import LABELS
+    from pipeline.config import RunConfig
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
     phases: dict[str, float] = collections.Counter()
@@ -72,11 +74,11 @@ def main(argv: list[str]) -> int:
     timed(runner.graph, "build", "build the graph")
     timed(beam.Pipeline, "run", "runner (bundles + its own set-up)", keep=True)
     timed(runner, "assemble", "assemble report.json")
-    timed(runner, "render_html", "report.html")
+    timed(assemble, "render_html", "report.html")
     started = time.perf_counter()
-    runner.run(runner.config_from(inputs=[argv[0]], output=os.path.join(ROOT, "bench-data", "out-steps"),
-                                  labels=list(LABELS), overwrite=True, max_quarantine_fraction=0.01,
-                                  beam_args=tuple(beam_args)))
+    runner.run(RunConfig.from_settings(inputs=[argv[0]], output=os.path.join(ROOT, "bench-data", "out-steps"),
+                                       labels=list(LABELS), overwrite=True, max_quarantine_fraction=0.01,
+                                       beam_args=tuple(beam_args)))
     total = time.perf_counter() - started
     steps: dict[str, float] = collections.Counter()
     for info in results[-1].monitoring_infos():

@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, SUPPORTED)
 from expectations.suite import Expectation, Suite
-from pipeline.errors import ConfigError
+from expectations.errors import SuiteError
 from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
-from transforms.extreme import bounds_are_usable, extreme_bounds
+from transforms.extreme import DEFAULT_THRESHOLD, bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
 from transforms.row_checks import (Between, Extreme, FitsDtype, InSet, IsNull, MulticolumnSum, NotInSet, NotNull,
@@ -112,7 +112,7 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
     for i, e in enumerate(suite.expectations):
         where = f"suite '{suite.name}', expectations[{i}] ({e.type})"
         if e.type not in SUPPORTED:
-            raise ConfigError(f"{where}: unsupported expectation type. Supported: {', '.join(SUPPORTED)}")
+            raise SuiteError(f"{where}: unsupported expectation type. Supported: {', '.join(SUPPORTED)}")
         if e.type in AGGREGATE_TYPES:
             described.append(_aggregate(e, where, schema))
             continue
@@ -124,11 +124,11 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
             continue
         column = e.kwargs.get("column")
         if not isinstance(column, str):
-            raise ConfigError(f"{where}: needs a 'column' argument")
+            raise SuiteError(f"{where}: needs a 'column' argument")
         if e.type == "expect_column_values_to_not_be_extreme":
             if options.extreme_action == "none":
                 continue
-            threshold = options.extreme_threshold or _number(e.kwargs.get("threshold", 1000), where, "threshold")
+            threshold = options.extreme_threshold or _number(e.kwargs.get("threshold", DEFAULT_THRESHOLD), where, "threshold")
             action = options.extreme_action or e.action
             for c in (scalar_features if column == ALL_COLUMNS else [_need(column, schema, where, numeric)]):
                 _note_impute(impute, e, c, where, schema)
@@ -160,11 +160,11 @@ def _note_impute(impute: dict, e: Expectation, column: str, where: str, schema: 
     if e.action not in ("impute", "clip"):
         return
     if not is_numeric(schema.field(column).type):
-        raise ConfigError(f"{where}: on_fail {e.action} needs a column of single numbers; '{column}' is "
+        raise SuiteError(f"{where}: on_fail {e.action} needs a column of single numbers; '{column}' is "
                           f"{schema.field(column).type} (name the scalar columns instead of '*', or use quarantine)")
     if e.action == "impute":
         if impute.setdefault(column, e.impute_with) != e.impute_with:
-            raise ConfigError(f"{where}: column '{column}' is imputed with {impute[column]} by another expectation; "
+            raise SuiteError(f"{where}: column '{column}' is imputed with {impute[column]} by another expectation; "
                               f"one column takes one meta.nanguard.impute statistic")
 
 
@@ -175,7 +175,7 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
     if e.type == "expect_column_values_to_fit_dtype":
         dtype = kw.get("dtype", "float32")
         if dtype not in ("float16", "bfloat16", "float32", "float64"):
-            raise ConfigError(f"{where}: dtype {dtype!r} is not one of float16, bfloat16, float32, float64")
+            raise SuiteError(f"{where}: dtype {dtype!r} is not one of float16, bfloat16, float32, float64")
         return FitsDtype(column, dtype, action)
     if e.type == "expect_column_values_to_not_be_null":
         return NotNull(column, action)
@@ -184,29 +184,29 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
     if e.type == "expect_column_values_to_be_between":
         lo, hi = kw.get("min_value"), kw.get("max_value")
         if lo is None and hi is None:
-            raise ConfigError(f"{where}: give min_value, max_value or both")
+            raise SuiteError(f"{where}: give min_value, max_value or both")
         if lo is not None and hi is not None and _number(lo, where, "min_value") > _number(hi, where, "max_value"):
-            raise ConfigError(f"{where}: min_value {lo} is greater than max_value {hi} (GE refuses this too)")
+            raise SuiteError(f"{where}: min_value {lo} is greater than max_value {hi} (GE refuses this too)")
         return Between(column, None if lo is None else _number(lo, where, "min_value"),
                        None if hi is None else _number(hi, where, "max_value"),
                        bool(kw.get("strict_min", False)), bool(kw.get("strict_max", False)), action)
     if e.type in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         values = kw.get("value_set")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}: value_set must be a non-empty list")
+            raise SuiteError(f"{where}: value_set must be a non-empty list")
         if is_numeric(schema.field(column).type) and not all(isinstance(v, (int, float)) for v in values):
-            raise ConfigError(f"{where}: column '{column}' is numeric but value_set holds non-numbers")
+            raise SuiteError(f"{where}: column '{column}' is numeric but value_set holds non-numbers")
         rule = InSet if e.type == "expect_column_values_to_be_in_set" else NotInSet
         return rule(column, tuple(values), action)
     if e.type == "expect_column_value_z_scores_to_be_less_than":
         if "threshold" not in kw or not isinstance(kw.get("double_sided"), bool):
-            raise ConfigError(f"{where}: needs 'threshold' (the largest z-score allowed, e.g. 4) and 'double_sided' "
+            raise SuiteError(f"{where}: needs 'threshold' (the largest z-score allowed, e.g. 4) and 'double_sided' "
                               f"(true: |z| < threshold; false: z < threshold), as GE requires both")
         return PendingZScore(column, _number(kw["threshold"], where, "threshold"), kw["double_sided"], action)
     if e.type in ("expect_column_values_to_be_probability_vector", "expect_column_values_to_be_one_hot"):
         kind = "probvec" if e.type == "expect_column_values_to_be_probability_vector" else "onehot"
         if not is_list(schema.field(column).type):
-            raise ConfigError(f"{where}: column '{column}' holds one value per row; this expectation needs a list "
+            raise SuiteError(f"{where}: column '{column}' holds one value per row; this expectation needs a list "
                               f"of numbers per row")
         return LabelRule(LabelSpec(column, kind), _number(kw.get("tolerance", 1e-4), where, "tolerance"), action)
     raise AssertionError(e.type)  # catalog.ROW_TYPES and this function list the same types
@@ -215,32 +215,32 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
 def _pair(e: Expectation, where: str, schema: pa.Schema) -> PairGreater:
     a, b = e.kwargs.get("column_A"), e.kwargs.get("column_B")
     if not isinstance(a, str) or not isinstance(b, str):
-        raise ConfigError(f"{where}: needs 'column_A' and 'column_B'")
+        raise SuiteError(f"{where}: needs 'column_A' and 'column_B'")
     _need(a, schema, where, None)
     _need(b, schema, where, None)
     if is_numeric(schema.field(a).type) != is_numeric(schema.field(b).type):
-        raise ConfigError(f"{where}: '{a}' is {schema.field(a).type} and '{b}' is {schema.field(b).type}; "
+        raise SuiteError(f"{where}: '{a}' is {schema.field(a).type} and '{b}' is {schema.field(b).type}; "
                           f"compare numbers with numbers or text with text")
     try:
         return PairGreater(a, b, bool(e.kwargs.get("or_equal") or False),
                            e.kwargs.get("ignore_row_if") or "both_values_are_missing", e.action)
     except ValueError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        raise SuiteError(f"{where}: {err}") from None
 
 
 def _multicolumn_sum(e: Expectation, where: str, schema: pa.Schema, numeric: list[str]) -> MulticolumnSum:
     columns = e.kwargs.get("column_list")
     if not isinstance(columns, list) or len(columns) < 2 or not all(isinstance(c, str) for c in columns):
-        raise ConfigError(f"{where}: needs 'column_list', a list of two or more column names")
+        raise SuiteError(f"{where}: needs 'column_list', a list of two or more column names")
     for c in columns:
         _need(c, schema, where, [n for n in numeric if not is_list(schema.field(n).type)])
     if "sum_total" not in e.kwargs:
-        raise ConfigError(f"{where}: needs 'sum_total'")
+        raise SuiteError(f"{where}: needs 'sum_total'")
     try:
         return MulticolumnSum(tuple(columns), _number(e.kwargs["sum_total"], where, "sum_total"),
                               e.kwargs.get("ignore_row_if") or "all_values_are_missing", e.action)
     except ValueError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        raise SuiteError(f"{where}: {err}") from None
 
 
 def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
@@ -249,11 +249,11 @@ def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
     column = kw.get("column")
     if e.type.startswith("expect_column_"):
         if not isinstance(column, str) or column == ALL_COLUMNS:
-            raise ConfigError(f"{where}: needs a 'column' argument naming one column")
+            raise SuiteError(f"{where}: needs a 'column' argument naming one column")
         if e.type != "expect_column_to_exist":
             _need(column, schema, where, None)
             if e.type not in ANY_COLUMN_TYPES and not is_numeric(schema.field(column).type):
-                raise ConfigError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation "
+                raise SuiteError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation "
                                   f"needs a column of single numbers")
     if e.type.endswith("_to_be_between") and e.type != "expect_column_quantile_values_to_be_between":
         lo, hi = kw.get("min_value"), kw.get("max_value")
@@ -261,37 +261,37 @@ def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
             if v is not None:
                 _number(v, where, name)
         if lo is not None and hi is not None and lo > hi:
-            raise ConfigError(f"{where}: min_value {lo} is greater than max_value {hi}")
+            raise SuiteError(f"{where}: min_value {lo} is greater than max_value {hi}")
     if e.type == "expect_column_quantile_values_to_be_between":
         qr = kw.get("quantile_ranges")
         if not isinstance(qr, dict) or not isinstance(qr.get("quantiles"), list) or \
                 not isinstance(qr.get("value_ranges"), list) or len(qr["quantiles"]) != len(qr["value_ranges"]):
-            raise ConfigError(f"{where}: quantile_ranges needs 'quantiles' and 'value_ranges' lists of equal length")
+            raise SuiteError(f"{where}: quantile_ranges needs 'quantiles' and 'value_ranges' lists of equal length")
         for q in qr["quantiles"]:
             if not 0 <= _number(q, where, "quantiles[]") <= 1:
-                raise ConfigError(f"{where}: quantile {q} is outside [0, 1]")
+                raise SuiteError(f"{where}: quantile {q} is outside [0, 1]")
     if e.type == "expect_column_values_to_be_of_type" and not isinstance(kw.get("type_"), str):
-        raise ConfigError(f"{where}: needs 'type_', a type name such as float64 or int64")
+        raise SuiteError(f"{where}: needs 'type_', a type name such as float64 or int64")
     if e.type == "expect_column_values_to_be_in_type_list" and not (
             isinstance(kw.get("type_list"), list) and all(isinstance(t, str) for t in kw["type_list"])):
-        raise ConfigError(f"{where}: needs 'type_list', a list of type names")
+        raise SuiteError(f"{where}: needs 'type_list', a list of type names")
     if e.type == "expect_table_columns_to_match_set" and not (
             isinstance(kw.get("column_set"), list) and all(isinstance(c, str) for c in kw["column_set"])):
-        raise ConfigError(f"{where}: needs 'column_set', a list of column names")
+        raise SuiteError(f"{where}: needs 'column_set', a list of column names")
     return {"type": e.type, "column": column if isinstance(column, str) else None, "kwargs": dict(kw),
             "meta": dict(e.meta), "action": e.action, "kind": "aggregate", "origin": "suite"}
 
 
 def _need(column: str, schema: pa.Schema, where: str, numeric: list[str] | None) -> str:
     if column not in schema.names or column in RESERVED:
-        raise ConfigError(f"{where}: column '{column}' is not in the input (columns: "
+        raise SuiteError(f"{where}: column '{column}' is not in the input (columns: "
                           f"{', '.join(n for n in schema.names if n not in RESERVED)})")
     if numeric is not None and column not in numeric:
-        raise ConfigError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation needs numbers")
+        raise SuiteError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation needs numbers")
     return column
 
 
 def _number(v, where: str, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-        raise ConfigError(f"{where}: {name} must be a number, got {v!r}")
+        raise SuiteError(f"{where}: {name} must be a number, got {v!r}")
     return float(v)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from expectations.aggregates import pandas_dtype
+from transforms.extreme import DEFAULT_THRESHOLD
 from transforms.labels import LabelSpec
 
 
@@ -42,7 +43,7 @@ def draft_suite(name: str, profile: dict, columns: dict[str, str], kinds: dict[s
                     lo, hi = math.floor(lo), math.ceil(hi)
                 ex.append(_e("expect_column_values_to_be_between", {"column": column, "min_value": lo,
                                                                     "max_value": hi}))
-            ex.append(_e("expect_column_values_to_not_be_extreme", {"column": column, "threshold": 1000}))
+            ex.append(_e("expect_column_values_to_not_be_extreme", {"column": column, "threshold": DEFAULT_THRESHOLD}))
         elif kind in ("int_list", "float_list"):
             ex.append(_e("expect_column_values_to_be_finite", {"column": column}))
         elif s["missing"] == 0:

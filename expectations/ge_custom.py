@@ -21,8 +21,8 @@ from great_expectations.expectations.expectation import ColumnMapExpectation, _f
 from great_expectations.expectations.expectation_configuration import parse_result_format
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from transforms.extreme import bounds_are_usable, extreme_bounds
-from transforms.row_checks import _DTYPE_MAX
+from transforms.extreme import DEFAULT_THRESHOLD, bounds_are_usable, extreme_bounds
+from transforms.row_checks import DTYPE_MAX
 
 __all__ = ["ExpectColumnValuesToBeFinite", "ExpectColumnValuesToFitDtype", "ExpectColumnValuesToNotBeExtreme",
            "ExpectColumnValuesToBeProbabilityVector", "ExpectColumnValuesToBeOneHot"]
@@ -50,7 +50,7 @@ class _ColumnValuesFitDtype(ColumnMapMetricProvider):
     def _pandas(cls, column, dtype="float32", **kwargs):
         v = _numbers(column)
         with np.errstate(invalid="ignore"):
-            return pd.Series(~(np.isfinite(v) & (np.abs(v) > _DTYPE_MAX[dtype])), index=column.index)
+            return pd.Series(~(np.isfinite(v) & (np.abs(v) > DTYPE_MAX[dtype])), index=column.index)
 
 
 class _ColumnValuesNotExtreme(ColumnMapMetricProvider):
@@ -59,7 +59,7 @@ class _ColumnValuesNotExtreme(ColumnMapMetricProvider):
     filter_column_isnull = False
 
     @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, threshold=1000, **kwargs):
+    def _pandas(cls, column, threshold=DEFAULT_THRESHOLD, **kwargs):
         v = _numbers(column)
         finite = np.sort(v[np.isfinite(v)])
         ok = np.ones(v.size, dtype=bool)
@@ -132,7 +132,7 @@ class ExpectColumnValuesToFitDtype(_OverEveryRow):
 
 class ExpectColumnValuesToNotBeExtreme(_OverEveryRow):
     """Expect finite values within `threshold` times the spread of the column's bulk around its median."""
-    threshold: float = 1000
+    threshold: float = DEFAULT_THRESHOLD
     map_metric = "column_values.nanguard_not_extreme"
     success_keys = ("threshold", "mostly")
 

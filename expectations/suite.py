@@ -10,10 +10,10 @@ import dataclasses
 import json
 import warnings
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from expectations.catalog import IMPUTE_STATISTICS, ROW_ACTIONS, SUPPORTED, actions_for, default_action
-from pipeline.errors import ConfigError
+from expectations.errors import SuiteError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,47 +48,53 @@ class Suite:
 
 def parse_suite(doc: Any, where: str) -> Suite:
     if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: a suite is a JSON object with 'name' and 'expectations', got {type(doc).__name__}")
+        raise SuiteError(f"{where}: a suite is a JSON object with 'name' and 'expectations', got {type(doc).__name__}")
     if "expectation_suite_name" in doc and "name" not in doc:
         warnings.warn(f"{where}: 'expectation_suite_name' is the Great Expectations 0.x key; use 'name'",
                       DeprecationWarning, stacklevel=2)
     name = doc.get("name", doc.get("expectation_suite_name"))
     items = doc.get("expectations")
     if not isinstance(name, str) or not isinstance(items, list):
-        raise ConfigError(f"{where}: a suite needs a string 'name' and a list 'expectations'")
+        raise SuiteError(f"{where}: a suite needs a string 'name' and a list 'expectations'")
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ConfigError(f"{where}: expectations[{i}] is not a JSON object")
+            raise SuiteError(f"{where}: expectations[{i}] is not a JSON object")
         etype = item.get("type", item.get("expectation_type"))
         kwargs = item.get("kwargs", {})
         meta = item.get("meta") or {}
         if not isinstance(etype, str) or not isinstance(kwargs, dict) or not isinstance(meta, dict):
-            raise ConfigError(f"{where}: expectations[{i}] needs a string 'type' and an object 'kwargs'")
+            raise SuiteError(f"{where}: expectations[{i}] needs a string 'type' and an object 'kwargs'")
         if "expectation_type" in item and "type" not in item:
             warnings.warn(f"{where}: expectations[{i}] uses the Great Expectations 0.x key 'expectation_type'; "
                           f"use 'type'", DeprecationWarning, stacklevel=2)
         e = Expectation(etype, dict(kwargs), dict(meta))
         if not isinstance(meta.get("nanguard", {}), dict):
-            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard must be an object")
+            raise SuiteError(f"{where}: expectations[{i}] ({etype}): meta.nanguard must be an object")
         if e.action not in ROW_ACTIONS or (etype in SUPPORTED and e.action not in actions_for(etype)):
-            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.on_fail {e.action!r} does not "
+            raise SuiteError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.on_fail {e.action!r} does not "
                               f"apply here; use one of {', '.join(actions_for(etype) if etype in SUPPORTED else ROW_ACTIONS)}")
         if e.action == "impute" and e.impute_with not in IMPUTE_STATISTICS:
-            raise ConfigError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.impute {e.impute_with!r} is not "
+            raise SuiteError(f"{where}: expectations[{i}] ({etype}): meta.nanguard.impute {e.impute_with!r} is not "
                               f"one of {', '.join(IMPUTE_STATISTICS)}")
         out.append(e)
     return Suite(name, tuple(out), dict(doc.get("meta") or {}))
 
 
-def load_suite(path: str) -> Suite:
+def _read_local(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def load_suite(path: str, read: Callable[[str], bytes] = _read_local) -> Suite:
+    """The suite in a GE JSON file; `read` fetches the file's bytes (the pipeline passes one that reads any
+    Beam filesystem, so `--suite gs://...` works)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        doc = json.loads(read(path).decode("utf-8"))
     except OSError as e:
-        raise ConfigError(f"--suite {path}: cannot read it ({e.strerror})") from None
+        raise SuiteError(f"--suite {path}: cannot read it ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--suite {path}: not valid JSON ({e})") from None
+        raise SuiteError(f"--suite {path}: not valid JSON ({e})") from None
     return parse_suite(doc, f"--suite {path}")
 
 

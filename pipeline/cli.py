@@ -9,8 +9,6 @@ import tempfile
 import threading
 import traceback
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
 
@@ -34,6 +32,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from pipeline.config import COMPRESSIONS, RunConfig
+    from transforms.extreme import DEFAULT_THRESHOLD
+    from transforms.normalize import METHODS
+    default = RunConfig.default
     p = _Parser(prog="nanguard", description="Validate, quarantine, normalize and shard training data before "
                                              "it can make the loss NaN.")
     p.add_argument("--verbose", action="store_true", help="show tracebacks and Beam's logs")
@@ -54,12 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--label", action="append", default=[], metavar="COL[:KIND]",
                    help="label column; KIND binary|probability|class=N|onehot|probvec (default probability)")
     r.add_argument("--passthrough", action="append", default=[], metavar="COL", help="write COL unnormalized")
-    r.add_argument("--normalize", default="zscore", choices=("zscore", "minmax", "none"))
-    r.add_argument("--num-shards", type=int, default=4)
-    r.add_argument("--compression", default="gzip", choices=("gzip", "none"))
-    r.add_argument("--max-quarantine-fraction", type=float, default=0.001)
+    r.add_argument("--normalize", default=default("normalize"), choices=METHODS)
+    r.add_argument("--num-shards", type=int, default=default("num_shards"))
+    r.add_argument("--compression", default=default("compression"), choices=COMPRESSIONS)
+    r.add_argument("--max-quarantine-fraction", type=float, default=default("max_quarantine_fraction"))
     r.add_argument("--extreme-threshold", type=float, metavar="K",
-                   help="flag values more than K bulk spreads from the median (default 1000)")
+                   help=f"flag values more than K bulk spreads from the median (default {DEFAULT_THRESHOLD:g})")
     r.add_argument("--extreme-action", choices=("quarantine", "warn", "none"))
     r.add_argument("--mixed-precision", action="store_true",
                    help="the model trains in mixed_float16: values written unnormalized must fit float16")
@@ -160,13 +162,8 @@ def _error(e: Exception, verbose: bool) -> int:
 
 
 def _config(args, beam_args):
-    from pipeline.config import RunConfig
-    from pipeline.errors import ConfigError
-    from transforms.labels import LabelSpec
-    try:
-        labels = tuple(LabelSpec.parse(t) for t in args.label)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    from pipeline.config import RunConfig, parse_labels
+    labels = parse_labels(args.label)
     return RunConfig(inputs=tuple(args.input), output=args.output, format=args.format, suite=args.suite,
                      labels=labels, passthrough=tuple(args.passthrough), normalize=args.normalize,
                      num_shards=args.num_shards, compression=args.compression,
@@ -199,11 +196,12 @@ def _finish(log, report: dict, out: str) -> None:
                   failures=report["gate"]["failures"], seconds=report["run"]["seconds"],
                   model_check=None if mc is None else {"passed": mc["passed"], "failures": mc["failures"]})
     else:
+        from pipeline.report.summary import summary
         print(summary(report, out))
 
 
 def _check_model(args, beam_args) -> int:
-    from pipeline.model_check import ModelCheckConfig, check_model, summary as model_summary
+    from pipeline.training.model_check import ModelCheckConfig, check_model, summary as model_summary
     features = tuple(f for f in args.features.split(",") if f) if args.features else None
     result = check_model(ModelCheckConfig(
         model=args.model, data=args.data, label=args.label, loss=args.loss, batch_size=args.batch_size,
@@ -219,13 +217,9 @@ def _check_model(args, beam_args) -> int:
 
 
 def _suite(args, beam_args) -> int:
-    from pipeline.errors import ConfigError
+    from pipeline.config import parse_labels
     from pipeline.suite_init import init_suite
-    from transforms.labels import LabelSpec
-    try:
-        labels = tuple(LabelSpec.parse(x) for x in args.label)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    labels = parse_labels(args.label)
     suite = init_suite(tuple(args.input), args.output, args.format, labels, args.margin, args.overwrite, beam_args)
     kinds: dict[str, int] = {}
     for e in suite["expectations"]:
@@ -236,7 +230,7 @@ def _suite(args, beam_args) -> int:
 
 
 def _gate(args, beam_args) -> int:
-    from pipeline.gate import gate
+    from pipeline.report.gate import gate
     passed, failures = gate(args.path)
     print("PASSED" if passed else "FAILED")
     for f in failures:
@@ -245,6 +239,7 @@ def _gate(args, beam_args) -> int:
 
 
 def _demo(args, beam_args) -> int:
+    from pipeline.config import RunConfig, parse_labels
     from pipeline.demo_data import LABELS, make_table, write_table
     from pipeline.runner import run
     out = args.output or tempfile.mkdtemp(prefix="nanguard-demo-")
@@ -256,36 +251,11 @@ def _demo(args, beam_args) -> int:
     log.event("demo_input", f"demo input: {path} ({args.rows} rows, {len(planted.bad_rows)} with planted faults: "
                             f"NaN, +/-Inf, 1e30, 1e39, missing, probability 2.0/-0.5, class 7/-1; plus an unscaled "
                             f"and a constant column)", path=path, rows=args.rows, planted=len(planted.bad_rows))
-    args.input, args.format, args.suite, args.label, args.passthrough = [path], None, None, list(LABELS), []
-    args.normalize, args.num_shards, args.compression, args.max_quarantine_fraction = "zscore", 4, "gzip", 0.001
-    args.extreme_threshold = args.extreme_action = None
-    args.mixed_precision = False
-    args.model = args.model_label = args.model_loss = None
-    args.output = out
-    report = run(_config(args, beam_args), log=log)
+    config = RunConfig(inputs=(path,), output=out, labels=parse_labels(LABELS), overwrite=args.overwrite,
+                       beam_args=beam_args)
+    report = run(config, log=log)
     _finish(log, report, out)
     return EXIT_PASSED if report["passed"] else EXIT_FAILED
-
-
-def summary(report: dict, out: str) -> str:
-    c = report["counts"]
-    lines = [f"nanguard: {c['input_rows']} rows in, {c['clean_rows']} clean, {c['quarantined_rows']} quarantined "
-             f"({report['run']['seconds']:.1f}s, {report['run']['runner']})"]
-    for reason, n in sorted(c["by_rule"].items(), key=lambda kv: (-kv[1], kv[0]))[:12]:
-        lines.append(f"  {n:>9}  {reason}")
-    constant = [k for k, f in report["features"].items() if (f.get("normalization") or {}).get("constant")]
-    if constant:
-        lines.append(f"  constant columns (scale 1, written as 0): {', '.join(constant)}")
-    lines.append(f"outputs: {out}/data ({len(report['outputs']['shards'])} shards), {out}/quarantine, "
-                 f"{out}/report.json")
-    mc = report.get("model_check")
-    if mc:
-        lines.append(f"model check: {'passed' if mc['passed'] else 'FAILED'} ({mc['examples']} examples on "
-                     f"{mc['device']})")
-    verdict = "PASSED" if report["passed"] else "FAILED"
-    lines.append(f"gate: {verdict}")
-    lines.extend(f"  - {f}" for f in report["gate"]["failures"])
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,17 @@ from transforms.labels import LabelSpec
 from transforms.normalize import METHODS
 
 
+def parse_labels(texts) -> tuple[LabelSpec, ...]:
+    """'COL[:KIND]' strings (or LabelSpecs) -> LabelSpecs; a bad one is a ConfigError naming it."""
+    try:
+        return tuple(LabelSpec.parse(t) if isinstance(t, str) else t for t in texts)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+COMPRESSIONS = ("gzip", "none")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     inputs: tuple[str, ...]
@@ -37,8 +48,8 @@ class RunConfig:
             raise ConfigError(f"--normalize {self.normalize}: not one of {', '.join(METHODS)}")
         if not isinstance(self.num_shards, int) or self.num_shards < 1:
             raise ConfigError(f"--num-shards {self.num_shards}: needs a whole number >= 1")
-        if self.compression not in ("gzip", "none"):
-            raise ConfigError(f"--compression {self.compression}: not one of gzip, none")
+        if self.compression not in COMPRESSIONS:
+            raise ConfigError(f"--compression {self.compression}: not one of {', '.join(COMPRESSIONS)}")
         if not 0 <= self.max_quarantine_fraction <= 1:
             raise ConfigError(f"--max-quarantine-fraction {self.max_quarantine_fraction}: needs a number in [0, 1]")
         if self.extreme_threshold is not None and not self.extreme_threshold > 0:
@@ -63,3 +74,22 @@ class RunConfig:
             return self.model_label
         scalar = [lab.column for lab in self.labels if not lab.is_vector]
         return scalar[0] if len(self.labels) == 1 and scalar else None
+
+    @classmethod
+    def default(cls, name: str):
+        """A field's default, so the CLI's flags and the Python API cannot drift apart."""
+        return cls.__dataclass_fields__[name].default
+
+    @classmethod
+    def from_settings(cls, **settings) -> "RunConfig":
+        """A RunConfig from plain keyword values: sequences become tuples, 'COL:KIND' labels are parsed."""
+        for key in ("inputs", "passthrough", "beam_args"):
+            if key in settings:
+                value = settings[key]
+                settings[key] = (value,) if isinstance(value, str) else tuple(value)
+        if "labels" in settings:
+            settings["labels"] = parse_labels(settings["labels"])
+        try:
+            return cls(**settings)
+        except TypeError as e:
+            raise ConfigError(f"run(): {e}") from None

@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from transforms.reasons import Code, label, overflow, reason
+
 LABELS = ("label_prob:probability", "label_class:class=5")
 
 
@@ -27,8 +29,8 @@ class PlantedTable:
         """Reasons per bad row as nanguard must report them for a file of this format."""
         if fmt != "tfrecord":
             return self.bad_rows
-        overflow = {"float32_overflow:f0", "extreme:f0"}
-        return {r: (reasons - overflow) | {"pos_inf:f0"} if overflow <= reasons else reasons
+        too_big = {overflow("float32", "f0"), reason(Code.EXTREME, "f0")}
+        return {r: (reasons - too_big) | {reason(Code.POS_INF, "f0")} if too_big <= reasons else reasons
                 for r, reasons in self.bad_rows.items()}
 
 
@@ -44,21 +46,23 @@ def make_table(rows: int = 200_000, faults_per_kind: int = 10, seed: int = 7) ->
     missing_f4 = np.zeros(rows, dtype=bool)
     bad: dict[int, set[str]] = {}
     picks = iter(rng.permutation(rows))
-    plants = [("f0", np.nan, "nan:f0"), ("f1", np.inf, "pos_inf:f1"), ("f2", -np.inf, "neg_inf:f2"),
-              ("f3", 1e30, "extreme:f3"), ("f0", 1e39, "float32_overflow:f0"),
-              ("label_prob", 2.0, "label_probability:label_prob"), ("label_prob", -0.5, "label_probability:label_prob"),
-              ("label_class", 7, "label_class:label_class"), ("label_class", -1, "label_class:label_class")]
-    for col, value, reason in plants:
+    plants = [("f0", np.nan, reason(Code.NAN, "f0")), ("f1", np.inf, reason(Code.POS_INF, "f1")),
+              ("f2", -np.inf, reason(Code.NEG_INF, "f2")), ("f3", 1e30, reason(Code.EXTREME, "f3")),
+              ("f0", 1e39, overflow("float32", "f0")),
+              ("label_prob", 2.0, label("probability", "label_prob")),
+              ("label_prob", -0.5, label("probability", "label_prob")),
+              ("label_class", 7, label("class", "label_class")), ("label_class", -1, label("class", "label_class"))]
+    for col, value, why in plants:
         for _ in range(faults_per_kind):
             r = int(next(picks))
             cols[col][r] = value
-            bad.setdefault(r, set()).add(reason)
-            if reason == "float32_overflow:f0":
-                bad[r].add("extreme:f0")  # 1e39 is far outside f0's bulk too
+            bad.setdefault(r, set()).add(why)
+            if why == overflow("float32", "f0"):
+                bad[r].add(reason(Code.EXTREME, "f0"))  # 1e39 is far outside f0's bulk too
     for _ in range(faults_per_kind):
         r = int(next(picks))
         missing_f4[r] = True
-        bad.setdefault(r, set()).add("missing:f4")
+        bad.setdefault(r, set()).add(reason(Code.MISSING, "f4"))
     arrays = {k: pa.array(v) for k, v in cols.items()}
     arrays["f4"] = pa.array(cols["f4"], mask=missing_f4)
     arrays["city"] = pa.array(rng.choice(np.array(["lisbon", "oslo", "quito"]), rows))
@@ -79,7 +83,7 @@ def write_table(table: pa.Table, path: str, fmt: str) -> None:
 def _write_tfrecord(table: pa.Table, path: str) -> None:
     from tfx_bsl.coders import example_coder
 
-    from pipeline.sinks import frame_records
+    from transforms.tfrecord_encoding import frame_records
     from transforms.columns import to_list_array
 
     encoder = example_coder.RecordBatchToExamplesEncoder()

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from expectations import CompileOptions, compile_suite, default_suite, load_suite, parse_suite
-from pipeline.errors import ConfigError
+from expectations.errors import SuiteError
 from transforms.labels import LabelSpec
 
 SCHEMA = pa.schema([("x", pa.float64()), ("n", pa.int64()), ("s", pa.string()), ("y", pa.float64()),
@@ -67,7 +67,7 @@ def test_bad_expectations_are_refused_with_the_reason(expectation, message):
         assert compile_suite(suite(expectation), SCHEMA, CompileOptions()).impute == {"x": "median", "n": "median",
                                                                                     "y": "median"}
         return
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(SuiteError, match=message):
         compile_suite(suite(expectation), SCHEMA, CompileOptions())
 
 
@@ -86,7 +86,7 @@ def test_on_fail_actions_are_checked_per_type(etype, action, ok):
     if ok:
         assert parse_suite(doc, "t").expectations[0].action == action
     else:
-        with pytest.raises(ConfigError, match=f"on_fail '{action}'.*use one of"):
+        with pytest.raises(SuiteError, match=f"on_fail '{action}'.*use one of"):
             parse_suite(doc, "t")
 
 
@@ -102,9 +102,9 @@ def test_aggregates_default_to_fail_and_rows_to_quarantine():
 def test_load_suite_errors_and_ge_0x_keys(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(SuiteError, match="not valid JSON"):
         load_suite(str(bad))
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(SuiteError, match="cannot read"):
         load_suite(str(tmp_path / "missing.json"))
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"expectation_suite_name": "legacy", "expectations": [
@@ -112,6 +112,6 @@ def test_load_suite_errors_and_ge_0x_keys(tmp_path):
     with pytest.warns(DeprecationWarning):
         s = load_suite(str(old))
     assert s.name == "legacy" and s.expectations[0].type == "expect_column_values_to_not_be_null"
-    with pytest.raises(ConfigError, match="on_fail"):
+    with pytest.raises(SuiteError, match="on_fail"):
         parse_suite({"name": "t", "expectations": [{"type": "x", "kwargs": {}, "meta": {"nanguard": {
             "on_fail": "explode"}}}]}, "t")

@@ -16,7 +16,7 @@ from expectations.compiler import CompileOptions, compile_suite
 from expectations.results import column_map_result
 from expectations.suite import parse_suite
 from transforms.profile import ProfileAccumulator
-from transforms.quarantine import check_batch
+from transforms.evaluate import check_batch
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 

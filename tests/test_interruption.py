@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from pipeline.dataset import GateNotPassedError, load_dataset
-from pipeline.gate import read_report
+from pipeline.training.dataset import GateNotPassedError, load_dataset
+from pipeline.report.gate import read_report
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from benchmarks.data import LABELS, write_table  # noqa: E402

@@ -216,17 +216,21 @@ def test_quarantine_wins_over_a_repair_and_the_quarantined_row_keeps_its_origina
 
 
 def test_samples_are_the_first_unexpected_values_with_their_row_keys_and_merge_in_input_order():
-    from pipeline.aggregates import SumCountsFn
+    import json
+
+    from pipeline.stages.check import SumCountsFn
+    from transforms.counts import RowCounts
     rule = Between("x", 0.0, 1.0)
-    first = check_batch(_sourced([5.0] * 15 + [0.5], start=0), [rule], samples=20).samples[0]
-    second = check_batch(_sourced([7.0] * 10, start=16), [rule], samples=20).samples[0]
-    assert first[0] == [["f", 0], 5.0] and len(first) == 15 and len(second) == 10
+    first = check_batch(_sourced([5.0] * 15 + [0.5], start=0), [rule], samples=20)
+    second = check_batch(_sourced([7.0] * 10, start=16), [rule], samples=20)
+    assert first.samples[0][0] == [["f", 0], 5.0] and len(first.samples[0]) == 15 and len(second.samples[0]) == 10
     fn = SumCountsFn()
     for order in ([first, second], [second, first]):
-        accs = [fn.add_input(fn.create_accumulator(), {"samples/0": s, "expectation/0": len(s)}) for s in order]
+        accs = [fn.add_input(fn.create_accumulator(), RowCounts.of(o, [0])) for o in order]
         merged = fn.extract_output(fn.merge_accumulators(accs))
-        assert merged["expectation/0"] == 25
-        assert [k for k, _ in merged["samples/0"]] == [["f", i] for i in range(15)] + [["f", 16 + i] for i in range(5)]
+        assert (merged.rows, merged.clean_rows, merged.unexpected[0], merged.evaluated[0]) == (26, 1, 25, 26)
+        assert [k for k, _ in merged.samples[0]] == [["f", i] for i in range(15)] + [["f", 16 + i] for i in range(5)]
+        assert RowCounts.from_json(json.loads(json.dumps(merged.to_json()))) == merged  # the artifact round trip
 
 
 def test_extreme_bounds_never_flag_lognormal_but_catch_1e30():

@@ -6,8 +6,9 @@ from apache_beam.runners.portability import prism_runner
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipeline.demo_data import LABELS, make_table, write_table
-from pipeline.local_runner import in_process_runner, is_direct
-from pipeline.runner import pipeline_options, run
+from pipeline.stages.local_runner import in_process_runner, is_direct
+from pipeline.runner import run
+from pipeline.stages.local_runner import pipeline_options
 from pipeline.suite_init import init_suite
 
 

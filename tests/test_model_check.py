@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from pipeline.cli import main
 from pipeline.config import RunConfig
-from pipeline.model_check import ModelCheckConfig, check_model
+from pipeline.training.model_check import ModelCheckConfig, check_model
 from pipeline.runner import run
 from transforms.labels import LabelSpec
 

@@ -8,8 +8,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from expectations import CompileOptions, compile_suite, default_suite
-from pipeline.aggregates import MergeProfilesFn, Profile, SumCountsFn
-from pipeline.check import QUARANTINE_TAG, CheckRows
+from pipeline.stages.check import SumCountsFn
+from pipeline.stages.profile import MergeProfilesFn, Profile
+from pipeline.stages.check import QUARANTINE_TAG, CheckRows
 from transforms.labels import LabelSpec
 
 
@@ -37,8 +38,8 @@ def test_check_rows_quarantines_every_bad_row_with_all_reasons():
     compiled = compile_suite(default_suite(), schema, CompileOptions(labels=(LabelSpec("y", "probability"),)))
     with TestPipeline() as p:
         raw = p | "Raw" >> beam.Create(batches())
-        profile = raw | Profile(("x", "y"), True)
-        checked = raw | CheckRows(compiled, profile)
+        profile = raw | Profile(columns=("x", "y"), with_sketch=True)
+        checked = raw | CheckRows(compiled=compiled, raw_profile=profile)
         clean_rows = checked.clean | "CleanRows" >> beam.Map(lambda b: b.num_rows) | "SumClean" >> beam.CombineGlobally(sum)
         reasons = (checked.quarantine | beam.FlatMap(lambda b: zip(b.column("__row_index").to_pylist(),
                                                                     b.column("__reasons").to_pylist()))
@@ -47,15 +48,15 @@ def test_check_rows_quarantines_every_bad_row_with_all_reasons():
         assert_that(clean_rows, equal_to([4 * 996]), label="clean")
         assert_that(reasons, equal_to([(5, ("nan:x",)), (6, ("pos_inf:x",)), (7, ("label_probability:y",)),
                                        (8, ("extreme:x",))]), label="reasons")
-        assert_that(counts | beam.Map(lambda c: (c["rows"], c["clean_rows"], c["quarantined_rows"],
-                                                 c["reason/extreme:x"])),
+        assert_that(counts | beam.Map(lambda c: (c.rows, c.clean_rows, c.quarantined_rows,
+                                                 c.by_reason["extreme:x"])),
                     equal_to([(4000, 3984, 16, 4)]), label="counts")
 
 
 def test_profile_on_a_runner_matches_one_accumulator():
     data = batches()
     with TestPipeline() as p:
-        out = (p | beam.Create(data) | beam.Reshuffle() | Profile(("x",), True)  # bundles as the runner cuts them
+        out = (p | beam.Create(data) | beam.Reshuffle() | Profile(columns=("x",), with_sketch=True)  # bundles as the runner cuts them
                | beam.Map(lambda a: (a.rows, a.profiles["x"].nan, a.profiles["x"].pos_inf,
                                      a.profiles["x"].max, a.profiles["x"].summary())))
         x = np.concatenate([b.column("x").to_numpy() for b in data])
@@ -71,7 +72,7 @@ def test_profile_on_a_runner_matches_one_accumulator():
 
 def test_profile_of_no_rows_is_an_empty_profile():
     with TestPipeline() as p:
-        out = (p | beam.Create([]).with_output_types(pa.RecordBatch) | Profile(("x",), True)
+        out = (p | beam.Create([]).with_output_types(pa.RecordBatch) | Profile(columns=("x",), with_sketch=True)
                | beam.Map(lambda a: (a.rows, a.profiles["x"].finite)))
         assert_that(out, equal_to([(0, 0)]))
 
@@ -105,7 +106,7 @@ def test_merging_partial_profiles_gives_the_same_summary_on_every_split():
 
 
 def test_record_batches_travel_with_the_arrow_coder_and_are_sized_without_encoding():
-    from pipeline.coders import RecordBatchCoder
+    from pipeline.stages.coders import RecordBatchCoder
     batch = pa.RecordBatch.from_pydict({
         "x": pa.array([1.5, None, float("nan"), float("-inf")]),
         "v": pa.array([[1.0, 2.0], None, [], [3.0]], pa.list_(pa.float32())),
@@ -123,7 +124,7 @@ def test_record_batches_travel_with_the_arrow_coder_and_are_sized_without_encodi
     compiled = compile_suite(default_suite(), schema, CompileOptions())
     p = beam.Pipeline()
     raw = p | beam.Create(batches()).with_output_types(pa.RecordBatch)
-    profile = raw | Profile(("x", "y"), True)
-    checked = raw | CheckRows(compiled, profile)
+    profile = raw | Profile(columns=("x", "y"), with_sketch=True)
+    checked = raw | CheckRows(compiled=compiled, raw_profile=profile)
     for pcoll in (checked.clean, checked[QUARANTINE_TAG]):  # what the runner encodes them with
         assert isinstance(beam.coders.registry.get_coder(pcoll.element_type), RecordBatchCoder)

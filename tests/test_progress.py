@@ -10,8 +10,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipeline.cli import main
 from pipeline.progress import Log, Monitor, ProgressSink, read_progress
-from pipeline.read import ReadBatches
-from pipeline.sources import plan_inputs
+from pipeline.stages.read import ReadBatches
+from pipeline.inputs.plan import plan_inputs
 
 ROWS = 30_000
 
@@ -35,7 +35,7 @@ def test_progress_files_sum_to_the_rows_read(table, tmp_path):
     plan = plan_inputs(tuple(paths), None, ())
     sink = ProgressSink(str(tmp_path / "progress"))
     with TestPipeline() as p:
-        _ = p | ReadBatches(plan, sink, "profile")
+        _ = p | ReadBatches(plan=plan, progress=sink, pass_name="profile")
     totals = read_progress(str(tmp_path / "progress"))
     assert totals["profile"] == {"rows": ROWS, "quarantined": 0}
     assert totals["write"]["rows"] == 0

@@ -85,7 +85,7 @@ def test_report_html_renders_in_headless_chromium(demo_run, tmp_path):
 def test_charts_are_well_formed_svg_with_escaped_text():
     import xml.etree.ElementTree as ET
 
-    from pipeline.svg_charts import bars_svg, histogram_svg
+    from pipeline.report.svg_charts import bars_svg, histogram_svg
     hostile = 'f<script>alert("x")</script>&'
     hist = histogram_svg(hostile, [0.0, 1.0, 2.0, 3.0], [("raw", [5, 0, 1_000_000], "#000", False),
                                                          ("clean", [5, 0, 999_000], "#00f", True)])
@@ -99,7 +99,7 @@ def test_charts_are_well_formed_svg_with_escaped_text():
 
 @given(st.floats(-1e12, 1e12), st.floats(1e-6, 1e12))
 def test_axis_ticks_are_round_and_inside_the_range(lo, span):
-    from pipeline.svg_charts import nice_ticks
+    from pipeline.report.svg_charts import nice_ticks
     assume(span > abs(lo) * 1e-9)  # histogram edges at that magnitude are distinct floats
     hi = lo + span
     ticks = nice_ticks(lo, hi)

@@ -13,7 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from pipeline.sinks import _EncodeAndStageFn, _FinalizeQuarantineFn, _FinalizeShardFn, _StageQuarantineFn
+from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
+
+from pipeline.stages.normalize import normalize_batch
+from pipeline.stages.quarantine import FinalizeQuarantineFn, StageQuarantineFn
+from pipeline.stages.shards import FinalizeShardFn, StageShardsFn, encode_batch
 from transforms.columns import REASONS, ROW_INDEX, SOURCE_FILE
 from transforms.example_encoding import OutputColumn
 from transforms.normalize import Scaling
@@ -35,25 +39,28 @@ def test_a_retried_shard_bundle_writes_each_row_exactly_once(tmp_path):
     columns = (OutputColumn("x", "feature", "float32", Scaling("none", 0.0, 1.0)),)
     bundle = [_batch(0, 500), _batch(500, 300)]
 
-    failed = _EncodeAndStageFn(SHARDS, tmp, gzip=True)  # attempt 1: stages the first batch, then the worker dies
+    encoder = RecordBatchToExamplesEncoder()
+    encoded = [encode_batch(normalize_batch(b, columns), SHARDS, encoder) for b in bundle]
+
+    failed = StageShardsFn(tmp, gzip=True)  # attempt 1: stages the first batch, then the worker dies
     failed.setup()
     failed.start_bundle()
-    list(failed.process(bundle[0], columns))
+    failed.process(encoded[0])
     failed.teardown()  # queued writes finish; the bundle never commits and its gzip members stay unfinished
     left_behind = glob.glob(os.path.join(tmp, "*"))
     assert left_behind  # partial temp files of the failed attempt exist
 
-    retry = _EncodeAndStageFn(SHARDS, tmp, gzip=True)  # attempt 2 on a fresh instance: the whole bundle, committed
+    retry = StageShardsFn(tmp, gzip=True)  # attempt 2 on a fresh instance: the whole bundle, committed
     retry.setup()
     retry.start_bundle()
-    for b in bundle:
-        list(retry.process(b, columns))
-    staged = [o.value.value for o in retry.finish_bundle()]  # TaggedOutput("staged", WindowedValue(...))
+    for e in encoded:
+        retry.process(e)
+    staged = [o.value for o in retry.finish_bundle()]  # WindowedValue((shard, (path, rows)))
 
     by_shard = {k: [] for k in range(SHARDS)}
     for shard, entry in staged:
         by_shard[shard].append(entry)
-    finalize = _FinalizeShardFn(data, SHARDS, gzip=True)
+    finalize = FinalizeShardFn(data, SHARDS, gzip=True)
     written = [next(finalize.process((k, {"all": [None], "staged": v}))) for k, v in by_shard.items()]
     assert sum(w["rows"] for w in written) == 800
     values = []
@@ -73,17 +80,17 @@ def test_a_retried_quarantine_bundle_writes_each_row_exactly_once(tmp_path):
     bad = pa.RecordBatch.from_arrays(bad.columns + [pa.array([["nan:x"]] * 40, pa.list_(pa.string()))],
                                      bad.schema.names + [REASONS])
 
-    failed = _StageQuarantineFn(tmp)
+    failed = StageQuarantineFn(tmp)
     failed.start_bundle()
     failed.process(bad)
     failed._writer[0].close()
     failed._writer[1].close()  # died before finish_bundle: nothing committed
 
-    retry = _StageQuarantineFn(tmp)
+    retry = StageQuarantineFn(tmp)
     retry.start_bundle()
     retry.process(bad)
     staged = [o.value for o in retry.finish_bundle()]
-    result = next(_FinalizeQuarantineFn(out, bad.schema).process((0, {"all": [None],
+    result = next(FinalizeQuarantineFn(out, bad.schema).process((0, {"all": [None],
                                                                        "staged": [e for _, e in staged]})))
     table = pq.read_table(os.path.join(str(tmp_path), result["path"]))
     assert result["rows"] == table.num_rows == 40

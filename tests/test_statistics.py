@@ -10,8 +10,8 @@ import tensorflow_data_validation as tfdv
 from apache_beam.testing.test_pipeline import TestPipeline
 from google.protobuf import text_format
 
-from pipeline.background import SerialWorker
-from pipeline.statistics import WriteStatistics, _MergeStatisticsFn, _Partial, for_tfdv, tfdv_generators
+from pipeline.stages.background import SerialWorker
+from pipeline.stages.statistics import MergeStatisticsFn, StatisticsPartial, WriteStatistics, for_tfdv, tfdv_generators
 
 
 def _batch(n: int, seed: int) -> pa.RecordBatch:
@@ -42,7 +42,7 @@ def _canonical(stats) -> str:
 def _run_both(batches, tmp_path, lanes=1):
     with TestPipeline() as p:
         pcoll = p | beam.Create(batches, reshuffle=False).with_output_types(pa.RecordBatch)
-        _ = pcoll | "Ours" >> WriteStatistics(str(tmp_path / "ours.pb"), wrap=True, lanes=lanes)
+        _ = pcoll | "Ours" >> WriteStatistics(path=str(tmp_path / "ours.pb"), wrap=True, lanes=lanes)
         _ = (pcoll | beam.Map(for_tfdv) | tfdv.GenerateStatistics(tfdv.StatsOptions())
              | tfdv.WriteStatisticsToBinaryFile(str(tmp_path / "tfdv.pb")))
     return tfdv.load_stats_binary(str(tmp_path / "ours.pb")), tfdv.load_stats_binary(str(tmp_path / "tfdv.pb"))
@@ -65,13 +65,13 @@ def test_statistics_of_no_rows_are_an_empty_dataset(tmp_path):
 @pytest.mark.parametrize("cut", [0, 1, 2, 3])
 def test_merging_partial_accumulators_gives_the_single_pass_statistics(cut):
     generators = tfdv_generators()
-    whole = _Partial(generators, wrap=True)
+    whole = StatisticsPartial(generators, wrap=True)
     for b in BATCHES:
         whole.add(b)
-    combine = _MergeStatisticsFn()
+    combine = MergeStatisticsFn()
     partials = []
     for group in (BATCHES[:cut], BATCHES[cut:]):  # two bundles of different sizes, one maybe empty
-        part = _Partial(generators, wrap=True)
+        part = StatisticsPartial(generators, wrap=True)
         for b in group:
             part.add(b)
         partials.append(part.compacted() if part.rows else None)

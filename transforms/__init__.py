@@ -6,7 +6,7 @@ from transforms.labels import LabelRule, LabelSpec
 from transforms.normalize import Scaling, fit
 from transforms.profile import ColumnProfile, ProfileAccumulator
 from transforms.quantile_sketch import QuantileSketch
-from transforms.quarantine import CheckOutcome, check_batch
+from transforms.evaluate import CheckOutcome, check_batch
 from transforms.row_checks import Between, Extreme, FitsDtype, InSet, NotNull, Parseable, PresentAndFinite
 from transforms.sharding import shard_ids
 

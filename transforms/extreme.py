@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-DEFAULT_THRESHOLD = 1000.0
+DEFAULT_THRESHOLD = 1000
 
 
 def extreme_bounds(median: float, q_low: float, q_high: float, threshold: float) -> tuple[float, float]:

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from transforms.columns import BatchView
+from transforms.reasons import label as label_reason
 from transforms.row_checks import QUARANTINE, Reasons, rows_any
 
 SCALAR_KINDS = ("binary", "probability", "class")
@@ -65,7 +66,7 @@ class LabelRule:
 
     def evaluate(self, view: BatchView) -> Reasons:
         spec = self.label
-        code = f"label_{spec.kind}:{spec.column}"
+        code = label_reason(spec.kind, spec.column)
         if spec.is_vector:
             offsets, flat, missing = view.lists(spec.column)
             with np.errstate(invalid="ignore"):

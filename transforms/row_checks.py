@@ -1,6 +1,6 @@
 """Vectorized row rules: each takes a BatchView and yields (reason, per-row violation mask) pairs.
 
-A reason is "<code>:<column>". Rules are small frozen dataclasses so the compiled suite pickles to workers.
+A reason is "<code>:<column>" (transforms.reasons). Rules are small frozen dataclasses so the compiled suite pickles to workers.
 Null semantics follow Great Expectations on pandas: value rules (between, in-set) ignore missing values and
 NaN; not-null flags both. nanguard's own rules keep missing, NaN, +Inf and -Inf apart.
 """
@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.columns import UNPARSEABLE, BatchView, is_list, is_numeric
+from transforms.reasons import Code, overflow, reason
 
 Reasons = Iterator[tuple[str, np.ndarray]]
 
@@ -63,16 +64,16 @@ class PresentAndFinite:
     def evaluate(self, view: BatchView) -> Reasons:
         if is_list(view.column(self.column).type):
             offsets, flat, missing = view.lists(self.column)
-            yield f"missing:{self.column}", missing
-            yield f"nan:{self.column}", rows_any(np.isnan(flat), offsets)
-            yield f"pos_inf:{self.column}", rows_any(flat == np.inf, offsets)
-            yield f"neg_inf:{self.column}", rows_any(flat == -np.inf, offsets)
+            yield reason(Code.MISSING, self.column), missing
+            yield reason(Code.NAN, self.column), rows_any(np.isnan(flat), offsets)
+            yield reason(Code.POS_INF, self.column), rows_any(flat == np.inf, offsets)
+            yield reason(Code.NEG_INF, self.column), rows_any(flat == -np.inf, offsets)
             return
         values, missing = view.numeric(self.column)
-        yield f"missing:{self.column}", missing
-        yield f"nan:{self.column}", np.isnan(values) & ~missing
-        yield f"pos_inf:{self.column}", values == np.inf
-        yield f"neg_inf:{self.column}", values == -np.inf
+        yield reason(Code.MISSING, self.column), missing
+        yield reason(Code.NAN, self.column), np.isnan(values) & ~missing
+        yield reason(Code.POS_INF, self.column), values == np.inf
+        yield reason(Code.NEG_INF, self.column), values == -np.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +86,9 @@ class NotNull:
         arr = view.column(self.column)
         if is_numeric(arr.type):
             values, missing = view.numeric(self.column)
-            yield f"null:{self.column}", missing | np.isnan(values)
+            yield reason(Code.NULL, self.column), missing | np.isnan(values)
         else:
-            yield f"null:{self.column}", arr.is_null().to_numpy(zero_copy_only=False)
+            yield reason(Code.NULL, self.column), arr.is_null().to_numpy(zero_copy_only=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Between(_NonNullDomain):
                 bad |= (values <= self.min_value) if self.strict_min else (values < self.min_value)
             if self.max_value is not None:
                 bad |= (values >= self.max_value) if self.strict_max else (values > self.max_value)
-        yield f"out_of_range:{self.column}", bad & _present(values, missing)
+        yield reason(Code.OUT_OF_RANGE, self.column), bad & _present(values, missing)
 
     def clip_bounds(self) -> tuple[float, float]:
         lo = -np.inf if self.min_value is None else _inward(self.min_value, self.strict_min, np.inf)
@@ -136,17 +137,17 @@ class _SetMembership(_NonNullDomain):
 
     def evaluate(self, view: BatchView) -> Reasons:
         member, evaluated = _membership(view, self.column, self.value_set)
-        yield f"{self._reason}:{self.column}", (member if self._unexpected_member else ~member) & evaluated
+        yield reason(self._reason, self.column), (member if self._unexpected_member else ~member) & evaluated
 
 
 class InSet(_SetMembership):
     """GE's expect_column_values_to_be_in_set."""
-    _reason, _unexpected_member = "not_in_set", False
+    _reason, _unexpected_member = Code.NOT_IN_SET, False
 
 
 class NotInSet(_SetMembership):
     """GE's expect_column_values_to_not_be_in_set."""
-    _reason, _unexpected_member = "in_forbidden_set", True
+    _reason, _unexpected_member = Code.IN_FORBIDDEN_SET, True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,9 +160,9 @@ class IsNull:
         arr = view.column(self.column)
         if is_numeric(arr.type):
             values, missing = view.numeric(self.column)
-            yield f"not_null:{self.column}", _present(values, missing)
+            yield reason(Code.NOT_NULL, self.column), _present(values, missing)
         else:
-            yield f"not_null:{self.column}", ~arr.is_null().to_numpy(zero_copy_only=False)
+            yield reason(Code.NOT_NULL, self.column), ~arr.is_null().to_numpy(zero_copy_only=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,12 +173,12 @@ class FitsDtype:
     action: str = QUARANTINE
 
     def __post_init__(self):
-        if self.dtype not in _DTYPE_MAX:
-            raise ValueError(f"dtype {self.dtype!r} is not one of {sorted(_DTYPE_MAX)}")
+        if self.dtype not in DTYPE_MAX:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {sorted(DTYPE_MAX)}")
 
     def evaluate(self, view: BatchView) -> Reasons:
-        limit = _DTYPE_MAX[self.dtype]
-        code = f"{self.dtype}_overflow:{self.column}"
+        limit = DTYPE_MAX[self.dtype]
+        code = overflow(self.dtype, self.column)
         if is_list(view.column(self.column).type):
             offsets, flat, _ = view.lists(self.column)
             yield code, rows_any(np.isfinite(flat) & (np.abs(flat) > limit), offsets)
@@ -187,10 +188,10 @@ class FitsDtype:
             yield code, np.isfinite(values) & (np.abs(values) > limit)
 
     def clip_bounds(self) -> tuple[float, float]:
-        return -_DTYPE_MAX[self.dtype], _DTYPE_MAX[self.dtype]
+        return -DTYPE_MAX[self.dtype], DTYPE_MAX[self.dtype]
 
 
-_DTYPE_MAX = {"float16": float(np.finfo(np.float16).max), "bfloat16": 3.3895313892515355e38,
+DTYPE_MAX = {"float16": float(np.finfo(np.float16).max), "bfloat16": 3.3895313892515355e38,
               "float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max)}
 
 
@@ -205,7 +206,7 @@ class Extreme:
     def evaluate(self, view: BatchView) -> Reasons:
         values, _ = view.numeric(self.column)
         with np.errstate(invalid="ignore"):
-            yield f"extreme:{self.column}", np.isfinite(values) & ((values < self.low) | (values > self.high))
+            yield reason(Code.EXTREME, self.column), np.isfinite(values) & ((values < self.low) | (values > self.high))
 
     def clip_bounds(self) -> tuple[float, float]:
         return self.low, self.high
@@ -227,7 +228,7 @@ class Parseable:
             for name in json.loads(text):
                 per_column.setdefault(name, np.zeros(view.num_rows, dtype=bool))[row] = True
         for name, mask in sorted(per_column.items()):
-            yield f"unparseable:{name}", mask
+            yield reason(Code.UNPARSEABLE, name), mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,12 +250,12 @@ class ZScore(_NonNullDomain):
     def evaluate(self, view: BatchView) -> Reasons:
         values, missing = view.numeric(self.column)
         if not self.defined:
-            yield f"z_score:{self.column}", np.zeros(view.num_rows, dtype=bool)
+            yield reason(Code.Z_SCORE, self.column), np.zeros(view.num_rows, dtype=bool)
             return
         with np.errstate(invalid="ignore", over="ignore"):
             z = (values - self.mean) / self.std
             under = (np.abs(z) < abs(self.threshold)) if self.double_sided else (z < self.threshold)
-        yield f"z_score:{self.column}", ~under & ~np.isnan(z) & _present(values, missing)
+        yield reason(Code.Z_SCORE, self.column), ~under & ~np.isnan(z) & _present(values, missing)
 
     def clip_bounds(self) -> tuple[float, float]:
         t = abs(self.threshold) if self.double_sided else self.threshold
@@ -310,7 +311,7 @@ class PairGreater:
         else:
             cmp = pc.greater_equal(a, b) if self.or_equal else pc.greater(a, b)
             ok = pc.fill_null(cmp, False).to_numpy(zero_copy_only=False)
-        yield f"pair_not_greater:{self.column_a}>{self.column_b}", ~ok & self.domain(view)
+        yield reason(Code.PAIR_NOT_GREATER, f"{self.column_a}>{self.column_b}"), ~ok & self.domain(view)
 
     def domain(self, view: BatchView) -> np.ndarray:
         return _kept_rows(view, self.columns, _ignore_mode(self.ignore_row_if, _PAIR_IGNORE))
@@ -337,7 +338,7 @@ class MulticolumnSum:
         with np.errstate(invalid="ignore", over="ignore"):
             for c in self.column_list:
                 total = total + view.numeric(c)[0]  # missing reads as NaN
-        yield f"sum_not_equal:{'+'.join(self.column_list)}", ~(total == self.sum_total) & self.domain(view)
+        yield reason(Code.SUM_NOT_EQUAL, "+".join(self.column_list)), ~(total == self.sum_total) & self.domain(view)
 
     def domain(self, view: BatchView) -> np.ndarray:
         return _kept_rows(view, self.column_list, _ignore_mode(self.ignore_row_if, _MULTI_IGNORE))

@@ -4,7 +4,7 @@ A batch of list columns of float32 and int64 (what transforms.example_encoding w
 encoded without a per-row Python step: rows are grouped by their layout (the number of values per column,
 and the varint width of int64 values), and within a group every serialized Example has the same length, so the
 group is one (rows, bytes) uint8 matrix filled column slice by column slice, a cache-sized tile of rows at a
-time (on the bench's 609-byte records, 1.07 -> 0.77 us per row against filling the whole matrix per slice).
+time (BENCHMARKS.md has what the tiles buy).
 Framing adds the TFRecord header (the same for every row of a group) and each record's masked CRC32C (one C
 call per record). Batches holding strings, or with more layouts than MAX_GROUPS, return None and are encoded
 by tfx_bsl's C++ encoder instead.
@@ -65,6 +65,16 @@ def _mask(crc):
 def masked_crc(data) -> int:
     """TFRecord's masked CRC32C of a bytes-like object."""
     return _mask(google_crc32c.value(data)) & 0xFFFFFFFF
+
+
+def frame_records(records: list[bytes]) -> bytes:
+    """TFRecord framing of serialized records one by one (for records another encoder made): length, masked
+    CRC32C of length, data, masked CRC32C of data."""
+    parts = []
+    for r in records:
+        header = struct.pack("<Q", len(r))
+        parts.append(header + struct.pack("<I", masked_crc(header)) + r + struct.pack("<I", masked_crc(r)))
+    return b"".join(parts)
 
 
 def _masked_crcs(rows: np.ndarray) -> np.ndarray:

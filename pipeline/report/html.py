@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from pipeline.svg_charts import BLUE, GREY, bars_svg, histogram_svg
+from pipeline.report.svg_charts import BLUE, GREY, bars_svg, histogram_svg
 
 MAX_REASONS = 25  # bars in the reasons chart; the table lists every reason
 MAX_CHARTS = 200  # histograms drawn; wider tables get the counts table for the rest (keeps the page small)
@@ -15,7 +15,7 @@ def render_html(report: dict) -> str:
     import jinja2
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
-    template = env.from_string(resources.files("pipeline").joinpath("templates/report.html.j2").read_text("utf-8"))
+    template = env.from_string(resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text("utf-8"))
     features = []
     charts = 0
     for name, f in report["features"].items():

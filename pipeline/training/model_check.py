@@ -2,13 +2,13 @@
 
 Sits after the shards are written (`nanguard check-model`, or `nanguard run --model`). One compiled
 tf.function per batch computes every check; counters live in device variables and the host reads them
-once every POLL_EVERY batches, not per batch. When a check fails, the first failing batch is re-run
-eagerly to name the rows (shard and record), the quantity, and the first layer whose output is non-finite.
+once every POLL_EVERY batches, not per batch. When a check fails, training.explain re-runs the first failing
+batch eagerly to name the rows (shard and record), the quantity, and the first layer whose output is non-finite.
+Models are reached through training.model's handlers.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 from pipeline.errors import ConfigError, InputError
@@ -46,62 +46,11 @@ class ModelCheckConfig:
             raise ConfigError(f"--outputs {self.outputs}: not one of {', '.join(OUTPUT_KINDS)}")
 
 
-# ---------------------------------------------------------------- loading
-
-def load_model(path: str, safe_mode: bool = True):
-    """A Keras model from .keras/.h5 (safe_mode on: no arbitrary code), or a SavedModel directory."""
-    import keras
-    if not os.path.exists(path) and "://" not in path:
-        raise InputError(f"--model {path}: no such file or directory")
-    if os.path.isdir(path):
-        if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            raise InputError(f"--model {path}: a directory without saved_model.pb; give a .keras or .h5 file or "
-                             f"a TensorFlow SavedModel directory")
-        return _SavedModel(path)
-    if not path.endswith((".keras", ".h5", ".hdf5")):
-        raise InputError(f"--model {path}: unknown model format; give a .keras or .h5 file or a SavedModel "
-                         f"directory")
-    try:
-        return keras.models.load_model(path, safe_mode=safe_mode)
-    except ValueError as e:
-        if "safe_mode" in str(e) or "unsafe" in str(e).lower():
-            raise InputError(f"--model {path}: refused by Keras safe_mode (the model holds code, e.g. a Lambda "
-                             f"layer). Load it only if you trust its author: --unsafe-model") from None
-        raise InputError(f"--model {path}: Keras cannot load it ({str(e).splitlines()[0]})") from None
-    except (OSError, TypeError) as e:
-        raise InputError(f"--model {path}: Keras cannot load it ({str(e).splitlines()[0]})") from None
-
-
-class _SavedModel:
-    """A TensorFlow SavedModel's serving signature, called like a model (no layers to probe)."""
-
-    def __init__(self, path: str):
-        import tensorflow as tf
-        self.path = path
-        self._loaded = tf.saved_model.load(path)
-        names = [k for k in ("serving_default", "serve") if k in self._loaded.signatures]
-        if not names:
-            raise InputError(f"--model {path}: the SavedModel has no serving_default signature "
-                             f"(signatures: {', '.join(self._loaded.signatures) or 'none'})")
-        self._fn = self._loaded.signatures[names[0]]
-        self.input_names = sorted(self._fn.structured_input_signature[1])
-        self.trainable_variables = list(getattr(self._loaded, "trainable_variables", []))
-        self.layers = None
-        self.loss = None
-        self.name = os.path.basename(path.rstrip("/"))
-
-    def __call__(self, inputs, training=False):
-        if not isinstance(inputs, dict):
-            inputs = {self.input_names[0]: inputs}
-        out = self._fn(**inputs)
-        return out[sorted(out)[0]] if len(out) == 1 else out
-
-
 # ---------------------------------------------------------------- inputs
 
 def _input_plan(model, spec: dict, roles: dict, label: str | None, features):
     """How batches feed the model: ('dict', names) for named inputs, ('stack', names) for one matrix."""
-    names = _model_input_names(model)
+    names = model.input_names()
     if features is None and names and all(n in spec for n in names):
         return "dict", tuple(names)
     if names and len(names) > 1 and features is None:
@@ -120,7 +69,7 @@ def _input_plan(model, spec: dict, roles: dict, label: str | None, features):
                           f"example; these are lists, strings or may be missing")
     if not chosen:
         raise ConfigError("no numeric features to feed the model; name them with --features")
-    width = _input_width(model)
+    width = model.input_width()
     if width is not None and width != len(chosen):
         raise ConfigError(f"the model takes {width} input values per example but the shards have {len(chosen)} "
                           f"numeric non-label features ({', '.join(chosen)}); choose them with --features")
@@ -132,26 +81,7 @@ def _scalar_number(s) -> bool:
     return isinstance(s, tf.io.FixedLenFeature) and list(s.shape) == [] and s.dtype in (tf.float32, tf.int64)
 
 
-def _model_input_names(model):
-    if isinstance(model, _SavedModel):
-        return model.input_names
-    inputs = getattr(model, "inputs", None)
-    if not inputs:
-        return []
-    return [getattr(t, "name", None) or "" for t in inputs]
-
-
-def _input_width(model):
-    shape = None
-    inputs = getattr(model, "inputs", None)
-    if inputs and len(inputs) == 1:
-        shape = inputs[0].shape
-    if shape is None or len(shape) != 2:
-        return None
-    return shape[-1]
-
-
-def _features_of(batch: dict, plan):
+def features_of(batch: dict, plan):
     import tensorflow as tf
     how, names = plan
     if how == "dict":
@@ -165,7 +95,7 @@ def _loss_fn(model, loss):
     """(callable(y_true, y_pred) -> scalar, its name), or (None, why there is no loss check)."""
     import keras
     if loss is None:
-        loss = getattr(model, "loss", None)
+        loss = model.loss
         if loss is None:
             return None, "no --loss and the model has no compiled loss"
     if isinstance(loss, str):
@@ -183,19 +113,7 @@ def _probability_head(model, outputs: str) -> str | None:
     """'softmax', 'sigmoid', 'probability' (told) or None."""
     if outputs == "probability":
         return "probability"
-    if outputs == "any" or isinstance(model, _SavedModel):
-        return None
-    layers = getattr(model, "layers", None)
-    if not layers:
-        return None
-    last = layers[-1]
-    activation = getattr(last, "activation", None)
-    name = getattr(activation, "__name__", "") if activation is not None else ""
-    if type(last).__name__ == "Softmax" or name == "softmax":
-        return "softmax"
-    if name == "sigmoid":
-        return "sigmoid"
-    return None
+    return None if outputs == "any" else model.probability_head()
 
 
 # ---------------------------------------------------------------- device
@@ -211,58 +129,14 @@ def _device(choice: str) -> tuple[str, str]:
     return "/CPU:0", "CPU"
 
 
-def _mixed_clone(model):
-    """The same model and weights under the mixed_float16 policy (output layer kept float32, as Keras advises)."""
-    import keras
-    if isinstance(model, _SavedModel) or not hasattr(model, "get_config"):
-        raise ConfigError("--mixed-precision needs a Keras Sequential or functional model")
-    last = model.layers[-1] if model.layers else None
-
-    def clone(layer):
-        config = layer.get_config()
-        if layer is not last:
-            config["dtype"] = "mixed_float16"
-        return layer.__class__.from_config(config)
-
-    try:
-        twin = keras.models.clone_model(model, clone_function=clone)
-    except (ValueError, TypeError, NotImplementedError) as e:
-        raise ConfigError(f"--mixed-precision: cannot rebuild this model under mixed_float16 ({e}); build it under "
-                          f"keras.mixed_precision.set_global_policy('mixed_float16') and check it without the "
-                          f"flag") from None
-    twin.set_weights(model.get_weights())
-    return twin
-
-
-def _layer_probe(model):
-    """A model returning every layer's output (functional/Sequential), or None when layers cannot be probed."""
-    import keras
-    layers = getattr(model, "layers", None)
-    if isinstance(model, _SavedModel) or not layers or not getattr(model, "inputs", None):
-        return None, []
-    probed, outputs = [], []
-    for layer in layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        try:
-            out = layer.output
-        except (AttributeError, ValueError):
-            continue
-        if isinstance(out, (list, tuple)):
-            continue
-        probed.append(layer.name)
-        outputs.append(out)
-    if not outputs:
-        return None, []
-    return keras.Model(model.inputs, outputs), probed
-
-
 # ---------------------------------------------------------------- the check
 
 def check_model(config: ModelCheckConfig) -> dict:
     """Runs the checks; returns the result that goes to report.json['model_check'] (see `passed`)."""
     import tensorflow as tf
-    from pipeline.dataset import feature_spec, read_shards, report_of, shard_paths
+    from pipeline.training.dataset import feature_spec, read_shards, report_of, shard_paths
+    from pipeline.training.explain import explain
+    from pipeline.training.model import as_handler
 
     started = time.time()
     spec = feature_spec(config.data)
@@ -274,18 +148,18 @@ def check_model(config: ModelCheckConfig) -> dict:
                           f"{', '.join(spec)})")
     device, device_name = _device(config.device)
     with tf.device(device):
-        model = load_model(config.model, config.safe_mode) if isinstance(config.model, str) else config.model
-        model_name = config.model if isinstance(config.model, str) else getattr(model, "name", "model")
+        model = as_handler(config.model, config.safe_mode)
+        model_name = config.model if isinstance(config.model, str) else model.name
         if config.mixed_precision:
-            model = _mixed_clone(model)
+            model = model.mixed_clone()
         plan = _input_plan(model, spec, roles, config.label, config.features)
         loss_fn, loss_name = _loss_fn(model, config.loss)
         if config.label is None and loss_fn is not None:
             loss_fn, loss_name = None, "no --label, so no loss"
         head = _probability_head(model, config.outputs)
-        probe, probed_layers = _layer_probe(model) if config.mixed_precision else (None, [])
+        probe, probed_layers = model.layer_probe() if config.mixed_precision else (None, [])
         variables = list(model.trainable_variables) if loss_fn is not None else []
-        step = _Step(model, plan, config.label, loss_fn, head, variables, probe)
+        step = Step(model, plan, config.label, loss_fn, head, variables, probe)
         columns = list(plan[1]) + ([config.label] if config.label else [])
         ds = read_shards(config.data, config.batch_size, columns=columns, with_ids=True, paths=paths)
         if config.max_batches:
@@ -302,7 +176,7 @@ def check_model(config: ModelCheckConfig) -> dict:
         totals = step.read()
         failure = None
         if totals["first_bad"] >= 0:
-            failure = _explain(step, config, paths, totals["first_bad"], columns)
+            failure = explain(step, config.data, config.batch_size, paths, totals["first_bad"], columns)
     examples = totals["examples"]
     checks = {
         "outputs_finite": {"checked": True, "nonfinite_values": totals["bad_outputs"]},
@@ -311,7 +185,7 @@ def check_model(config: ModelCheckConfig) -> dict:
                                 "rows_not_summing_to_1": totals["bad_prob_rows"]},
         "loss_finite": {"checked": loss_fn is not None, "loss": loss_name, "nonfinite_batches": totals["bad_loss"]},
         "gradients_finite": {"checked": loss_fn is not None, "variables": len(variables),
-                             "nonfinite_by_variable": {_var_name(v): n for v, n in zip(variables, totals["bad_grads"])
+                             "nonfinite_by_variable": {var_name(v): n for v, n in zip(variables, totals["bad_grads"])
                                                        if n}},
         "float16_overflow": {"checked": config.mixed_precision,
                              "nonfinite_activations_by_layer": {name: n for name, n in
@@ -337,7 +211,7 @@ def check_model(config: ModelCheckConfig) -> dict:
     }
 
 
-def _var_name(v) -> str:
+def var_name(v) -> str:
     return getattr(v, "path", None) or v.name
 
 
@@ -368,7 +242,7 @@ def _failure_lines(checks: dict, failure: dict | None, mixed: bool) -> list[str]
     return lines
 
 
-class _Step:
+class Step:
     """The compiled per-batch check and its device-side counters."""
 
     def __init__(self, model, plan, label, loss_fn, head, variables, probe):
@@ -376,11 +250,11 @@ class _Step:
         self.model, self.plan, self.label, self.loss_fn, self.head = model, plan, label, loss_fn, head
         self.variables, self.probe = variables, probe
         self.n_layers = len(probe.outputs) if probe is not None else 0
-        self.counters = tf.Variable(tf.zeros([6], tf.int64), trainable=False)  # examples, bad out/prob/rows/loss
+        self.counters = tf.Variable(tf.zeros([5], tf.int64), trainable=False)  # examples, bad out/prob/rows/loss
         self.first_bad = tf.Variable(tf.constant(-1, tf.int64), trainable=False)
         self.bad_grads = tf.Variable(tf.zeros([max(len(variables), 1)], tf.int64), trainable=False)
         self.fp16 = tf.Variable(tf.zeros([max(self.n_layers, 1)], tf.int64), trainable=False)
-        # No jit_compile: XLA was not measured to help here (no GPU was lent), and it rejects some layers.
+        # No jit_compile: XLA rejects some layers, and it has not been measured to help here (BENCHMARKS.md).
         self._fn = tf.function(self._check, reduce_retracing=True)
 
     def __call__(self, batch, index):
@@ -396,7 +270,7 @@ class _Step:
     def quantities(self, batch):
         """outputs, activations, loss, gradients of one batch (eager or traced)."""
         import tensorflow as tf
-        x = _features_of(batch, self.plan)
+        x = features_of(batch, self.plan)
         if self.loss_fn is None:
             out, acts = self.forward(x)
             return out, acts, None, []
@@ -421,7 +295,7 @@ class _Step:
                 bad_rows = _count(tf.abs(tf.reduce_sum(o, axis=-1) - 1.0) > PROB_TOLERANCE)
         bad_loss = tf.constant(0, tf.int64) if loss is None else tf.cast(~tf.math.is_finite(loss), tf.int64)
         if grads:
-            per_var = tf.stack([_count(~tf.math.is_finite(_dense(g))) if g is not None
+            per_var = tf.stack([_count(~tf.math.is_finite(dense(g))) if g is not None
                                 else tf.constant(0, tf.int64) for g in grads])
             self.bad_grads.assign_add(per_var)
             bad_grad = tf.reduce_sum(per_var)
@@ -432,7 +306,7 @@ class _Step:
             per_layer = tf.stack([_count(~tf.math.is_finite(tf.cast(a, tf.float32))) for a in acts])
             self.fp16.assign_add(per_layer)
             bad_act = tf.reduce_sum(per_layer)
-        self.counters.assign_add(tf.stack([n, bad_out, bad_prob, bad_rows, bad_loss, tf.constant(1, tf.int64)]))
+        self.counters.assign_add(tf.stack([n, bad_out, bad_prob, bad_rows, bad_loss]))
         failed = (bad_out + bad_prob + bad_rows + bad_loss + bad_grad + bad_act) > 0
         self.first_bad.assign(tf.where((self.first_bad < 0) & failed, index, self.first_bad))
 
@@ -449,7 +323,7 @@ def _count(mask):
     return tf.reduce_sum(tf.cast(mask, tf.int64))
 
 
-def _dense(g):
+def dense(g):
     import tensorflow as tf
     return g.values if isinstance(g, tf.IndexedSlices) else g
 
@@ -464,87 +338,6 @@ def _align(y, out):
     if y.dtype.is_floating and o.dtype != y.dtype:
         y = tf.cast(y, o.dtype)
     return y
-
-
-# ---------------------------------------------------------------- explaining a failure
-
-def _explain(step: _Step, config: ModelCheckConfig, paths, index: int, columns) -> dict:
-    """Re-runs the first failing batch eagerly: which rows, which quantity, which layer."""
-    import numpy as np
-    import tensorflow as tf
-    from pipeline.dataset import read_shards
-
-    ds = read_shards(config.data, config.batch_size, columns=columns, with_ids=True, paths=paths)
-    batch = next(iter(ds.skip(index).take(1)))
-    data = {k: v for k, v in batch.items() if not k.startswith("__")}
-    out, _, loss, grads = step.quantities(data)
-    flat = [tf.cast(o, tf.float32).numpy() for o in tf.nest.flatten(out)]
-    rows = np.zeros(flat[0].shape[0], bool)
-    quantity = None
-    for o in flat:
-        rows |= ~np.isfinite(o.reshape(o.shape[0], -1)).all(axis=1)
-    if rows.any():
-        quantity = "output"
-    if quantity is None and step.head is not None:
-        o = flat[0].reshape(flat[0].shape[0], -1)
-        bad = ((o < 0) | (o > 1)).any(axis=1)
-        if step.head == "softmax":
-            bad |= np.abs(o.sum(axis=1) - 1) > PROB_TOLERANCE
-        if bad.any():
-            rows, quantity = bad, "probability output"
-    if quantity is None and loss is not None and not np.isfinite(float(loss)):
-        rows, quantity = _per_row(step, data, lambda o, l, g: not np.isfinite(float(l))), "loss"
-    if quantity is None and grads:
-        bad_vars = [_var_name(v) for v, g in zip(step.variables, grads)
-                    if g is not None and not np.isfinite(_dense(g).numpy()).all()]
-        if bad_vars:
-            quantity = f"gradient of {', '.join(bad_vars[:3])}"
-            rows = _per_row(step, data, lambda o, l, g: any(
-                x is not None and not np.isfinite(_dense(x).numpy()).all() for x in g))
-    if quantity is None and step.probe is not None:
-        _, acts = step.forward(_features_of(data, step.plan))
-        for a in acts:
-            a = tf.cast(a, tf.float32).numpy()
-            rows |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
-        if rows.any():
-            quantity = "activation beyond float16 range"
-    shard, record = batch["__shard"].numpy(), batch["__record"].numpy()
-    named = [{"offset": int(i), "shard": os.path.relpath(paths[shard[i]], config.data) if "://" not in paths[0]
-              else paths[shard[i]], "record": int(record[i])} for i in np.flatnonzero(rows)[:MAX_ROWS_NAMED]]
-    layer = _first_bad_layer(step.model, data, step.plan, rows if rows.any() else None)
-    if layer is None and quantity and quantity.startswith("gradient of "):
-        layer = quantity[len("gradient of "):].split("/")[0].split(",")[0]
-    return {"batch": index, "quantity": quantity or "unknown", "rows_failing": int(rows.sum()), "rows": named,
-            "layer": layer}
-
-
-def _per_row(step: _Step, data: dict, is_bad) -> "np.ndarray":
-    """Which rows of one batch, checked one at a time, make `is_bad(outputs, loss, grads)` true."""
-    import numpy as np
-    n = int(next(iter(data.values())).shape[0])
-    bad = np.zeros(n, bool)
-    for i in range(n):
-        out, _, loss, grads = step.quantities({k: v[i:i + 1] for k, v in data.items()})
-        bad[i] = is_bad(out, loss, grads)
-    return bad
-
-
-def _first_bad_layer(model, data: dict, plan, rows) -> str | None:
-    """The first layer, in order, whose output is non-finite for the failing rows (Keras models only)."""
-    import numpy as np
-    probe, names = _layer_probe(model)
-    if probe is None:
-        return None
-    acts = probe(_features_of(data, plan), training=False)
-    acts = acts if isinstance(acts, (list, tuple)) else [acts]
-    for name, a in zip(names, acts):
-        a = np.asarray(a, dtype=np.float32)
-        a = a.reshape(a.shape[0], -1)
-        if rows is not None:
-            a = a[rows]
-        if not np.isfinite(a).all():
-            return name
-    return None
 
 
 def summary(result: dict) -> str:

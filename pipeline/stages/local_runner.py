@@ -30,6 +30,15 @@ def in_process_runner(options: PipelineOptions):
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
+def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
+    """Beam options from the arguments after `--`; the DirectRunner (so: the in-process runner) when none is named."""
+    options = PipelineOptions(list(beam_args))
+    std = options.view_as(StandardOptions)
+    if std.runner is None:
+        std.runner = "DirectRunner"
+    return options
+
+
 def new_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """A Beam pipeline on the runner the options name, the in-process FnApiRunner for the DirectRunner."""
     return beam.Pipeline(runner=in_process_runner(options) if is_direct(options) else None, options=options)

@@ -1,22 +1,18 @@
 """The Beam coder for pyarrow RecordBatches, registered for every PCollection typed pa.RecordBatch.
 
 Without it Beam falls back to pickle, and, worse, estimates each element's size for its metrics by encoding
-it: the first elements of every PCollection are always sampled, and batches are few and large, so a 1M-row
-run pickled about 4 GB of 20 MB batches just to measure them (1.8 s of 20). Here the estimate is the batch's
-buffer size, and the encoding (used only where a runner moves batches between stages or workers) is Arrow's
-IPC stream format, as TFDV's own RecordBatch coder (which registers itself on import and which this one
-replaces, so TFDV is imported first).
+it: the first elements of every PCollection are always sampled, and batches are few and large, so a run
+pickled gigabytes of batches just to measure them. Here the estimate is the batch's buffer size, and the
+encoding (used only where a runner moves batches between stages or workers) is Arrow's IPC stream format, as
+TFDV's own RecordBatch coder (which registers itself on import and which this one replaces, so TFDV is
+imported first).
 """
 from __future__ import annotations
-
-import contextlib
-import io
 
 import apache_beam as beam
 import pyarrow as pa
 
-with contextlib.redirect_stderr(io.StringIO()):  # TFDV announces its (unused) IPython visualization on import
-    import tensorflow_data_validation.types  # noqa: F401  (registers TFDV's coder, replaced below)
+from pipeline.quiet_tfdv import tfdv  # noqa: F401  (registers TFDV's coder, replaced below)
 
 
 class RecordBatchCoder(beam.coders.Coder):

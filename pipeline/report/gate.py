@@ -5,9 +5,8 @@ import json
 import os
 from importlib import resources
 
-import jsonschema
-
 from pipeline.errors import InputError
+from pipeline.files import exists, is_remote, join, read_bytes
 
 
 def gate_failures(report: dict) -> list[str]:
@@ -50,16 +49,19 @@ def describe(e: dict) -> str:
 
 
 def report_schema() -> dict:
-    return json.loads(resources.files("pipeline").joinpath("schemas/report.schema.json").read_text("utf-8"))
+    return json.loads(resources.files("pipeline.report").joinpath("schemas/report.schema.json").read_text("utf-8"))
 
 
 def read_report(path: str) -> dict:
-    """A report.json (or the output directory holding one), validated against the shipped JSON Schema."""
-    if os.path.isdir(path):
-        path = os.path.join(path, "report.json")
+    """A report.json (or the output directory holding one, on any Beam filesystem), validated against the
+    shipped JSON Schema."""
+    import jsonschema
+    if os.path.isdir(path) if not is_remote(path) else not path.endswith(".json"):
+        path = join(path, "report.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            report = json.load(f)
+        if not exists(path):
+            raise FileNotFoundError(path)
+        report = json.loads(read_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no report here; did the run finish? (nanguard writes report.json last)") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -11,13 +11,14 @@ import os
 from typing import Mapping
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
-from pipeline.errors import InputError
-from transforms.columns import RESERVED, UNPARSEABLE
+from pipeline.errors import ConfigError, InputError
+from pipeline.files import match
+from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
+                                     read_record_batches)
+from transforms.labels import LabelSpec
+from transforms.columns import RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE
 from transforms.conform import ARROW_TYPES
 from transforms.text_values import infer_kind
 
@@ -51,7 +52,7 @@ class InputPlan:
     def schema(self) -> pa.Schema:
         """The unified schema of every batch: the data columns, then nanguard's own."""
         fields = [pa.field(c, ARROW_TYPES[k]) for c, k in self.kinds.items()]
-        fields += [pa.field("__source_file", pa.string()), pa.field("__row_index", pa.int64())]
+        fields += [pa.field(SOURCE_FILE, pa.string()), pa.field(ROW_INDEX, pa.int64())]
         if self.format != "parquet":
             fields.append(pa.field(UNPARSEABLE, pa.string()))
         return pa.schema(fields)
@@ -70,10 +71,10 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
         if os.path.isdir(pattern):
             raise InputError(f"--input {pattern}: is a directory; give a file or a glob such as '{pattern}/*.csv'")
         try:
-            found = FileSystems.match([pattern])[0].metadata_list
+            found = match(pattern)
         except Exception as e:  # Beam raises BeamIOError for unknown schemes and unreachable buckets
             raise InputError(f"--input {pattern}: cannot list it ({e})") from None
-        paths = sorted(m.path for m in found if not m.path.endswith("/"))
+        paths = sorted(p for p in found if not p.endswith("/"))
         if not paths:
             raise InputError(f"--input {pattern}: matches no file; check the path and quote globs so the shell "
                              f"does not expand them")
@@ -146,49 +147,15 @@ def _unify(col: str, a: str | None, b: str | None, where_a: str | None, where_b:
                      f"(a column must hold numbers in every file, or text in every file)")
 
 
-def _open(path: str):
-    """A readable file on any Beam filesystem; .gz is inflated by pyarrow (Beam's own decompressing file
-    object does not work as a pyarrow input stream)."""
-    try:
-        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    except Exception as e:
-        raise InputError(f"{path}: cannot open it ({_first_line(e)})") from None
-    if path.lower().endswith(".gz"):
-        return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
-    return raw
-
-
-def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
-    """A streaming pyarrow CSV reader that keeps every cell as text (numbers are parsed by nanguard)."""
-    read = pacsv.ReadOptions(block_size=block_size, use_threads=False)
-    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns} if columns else None,
-                                   strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
-    return pacsv.open_csv(f, read_options=read, convert_options=convert)
-
-
-def csv_problem(path: str, e: Exception, columns=None) -> InputError:
-    """The user's view of a pyarrow CSV error: what is wrong with the file and how to fix it."""
-    detail = _first_line(e)
-    if "UTF8" in detail or "UTF-8" in detail:
-        return InputError(f"{path}: not UTF-8 text ({detail}); re-encode it, e.g. iconv -f latin1 -t utf-8")
-    if "Empty CSV file" in detail:
-        return InputError(f"{path}: empty file; it needs a header row and data rows")
-    if "Expected" in detail and "columns" in detail:
-        fields = f"{len(columns)} fields" if columns else "as many fields as the header"
-        return InputError(f"{path}: malformed CSV ({detail}); every row needs {fields} like the header (quote "
-                          f"fields that contain commas or newlines)")
-    return InputError(f"{path}: not a readable CSV file ({detail})")
-
-
 def _inspect_csv(path: str, vector_columns):
-    with _open(path) as f:
+    with open_input(path) as f:
         try:
             head = csv_reader(f, None, CSV_SAMPLE_BYTES)
             names = tuple(head.schema.names)
         except pa.ArrowInvalid as e:
             raise csv_problem(path, e) from None
     _no_duplicates(path, names)
-    with _open(path) as f:
+    with open_input(path) as f:
         try:
             reader = csv_reader(f, names, CSV_SAMPLE_BYTES)
             sample = reader.read_next_batch()
@@ -209,13 +176,13 @@ def _inspect_csv(path: str, vector_columns):
 
 
 def _inspect_parquet(path: str, vector_columns):
-    with _open(path) as f:
+    with open_input(path) as f:
         try:
             pf = pq.ParquetFile(f)
             schema = pf.schema_arrow
             sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
         except (pa.ArrowInvalid, OSError) as e:
-            raise InputError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+            raise parquet_problem(path, e) from None
     names = tuple(schema.names)
     _no_duplicates(path, names)
     kinds = {f.name: _arrow_kind(path, f) for f in schema}
@@ -247,8 +214,6 @@ def _arrow_kind(path: str, field: pa.Field) -> str:
 
 
 def _inspect_tfrecord(path: str, vector_columns):
-    from pipeline.tfrecord import decode_examples, read_record_batches  # TF import only for TFRecord inputs
-
     kinds: dict[str, str] = {}
     records = next(read_record_batches(path, TFRECORD_SAMPLE), [])  # the first records decide the kinds
     if records:
@@ -268,5 +233,16 @@ def _no_duplicates(path: str, names) -> None:
         raise InputError(f"{path}: duplicate column name(s) {', '.join(repr(d) for d in dupes)}; rename them")
 
 
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+def check_columns(plan: InputPlan, labels: tuple[LabelSpec, ...], passthrough: tuple[str, ...] = ()) -> None:
+    """Every --label and --passthrough column exists, and each label column holds what its kind needs."""
+    for lab in labels:
+        kind = plan.kinds.get(lab.column)
+        if kind is None:
+            raise ConfigError(f"--label {lab.column}: no such column (columns: {', '.join(plan.kinds)})")
+        want = ("int_list", "float_list") if lab.is_vector else ("int", "float")
+        if kind not in want:
+            hint = "a list of numbers" if lab.is_vector else "one number per row"
+            raise ConfigError(f"--label {lab.column}:{lab.describe()}: column holds {kind}, the kind needs {hint}")
+    for col in passthrough:
+        if col not in plan.kinds:
+            raise ConfigError(f"--passthrough {col}: no such column (columns: {', '.join(plan.kinds)})")

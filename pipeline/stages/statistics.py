@@ -1,4 +1,4 @@
-"""TFDV statistics of the raw and the written data, and the clean-data schema and anomalies.
+"""Statistics: TFDV statistics of the raw and the written data, written as binary protos.
 
 The statistics are TFDV's own: its generators (`get_generators(StatsOptions(), in_memory=True)`: basic
 statistics and the sketch-based top-k/uniques), its accumulators, its merge and its output, the same path as
@@ -8,30 +8,20 @@ time, release the GIL), so statistics overlap with checking and encoding instead
 Beam combine; one partial accumulator per bundle is then merged by a CombineGlobally and extracted.
 
 TFDV reads list-typed Arrow columns, so raw batches are wrapped (one value per row); the written batches
-already are lists. The schema is inferred from the clean statistics with float_domain disallow_nan/disallow_inf
-and the observed range; validating the clean statistics against it must yield no anomalies, which proves
-nothing non-finite reached the shards.
+already are lists. The driver infers the clean schema and its anomalies from them (report.anomalies).
 """
 from __future__ import annotations
-
-import contextlib
-import io
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
-
-with contextlib.redirect_stderr(io.StringIO()):  # TFDV announces its (unused) IPython visualization on import
-    import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline import coders  # noqa: F401  (registers the RecordBatch coder)
-from pipeline.background import AccumulateInBackground
+from pipeline.quiet_tfdv import tfdv
+from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
+from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackground
 from transforms.columns import RESERVED, is_list, to_list_array
-
-# Batches a bundle may have queued for its statistics thread before process() waits for the oldest.
-MAX_PENDING_BATCHES = 2
 
 
 def for_tfdv(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -52,7 +42,7 @@ def tfdv_generators() -> list:
     return generators
 
 
-class _Partial:
+class StatisticsPartial:
     """One bundle's TFDV accumulators (one per generator); only the bundle's worker thread adds to them."""
 
     def __init__(self, generators: list, wrap: bool):
@@ -78,17 +68,17 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
     def setup(self):
         self._generators = [tfdv_generators() for _ in range(self._num_lanes)]
 
-    def new_partial(self, lane: int) -> _Partial:
-        return _Partial(self._generators[lane], self._wrap)
+    def new_partial(self, lane: int) -> StatisticsPartial:
+        return StatisticsPartial(self._generators[lane], self._wrap)
 
-    def add(self, partial: _Partial, batch: pa.RecordBatch) -> None:
+    def add(self, partial: StatisticsPartial, batch: pa.RecordBatch) -> None:
         partial.add(batch)
 
-    def output(self, partial: _Partial):
+    def output(self, partial: StatisticsPartial):
         return partial.compacted() if partial.rows else None
 
 
-class _MergeStatisticsFn(beam.CombineFn):
+class MergeStatisticsFn(beam.CombineFn):
     """Bundles' TFDV accumulators -> DatasetFeatureStatisticsList (TFDV's merge and extract_output)."""
 
     def _generators(self) -> list:
@@ -124,19 +114,19 @@ class ComputeStatistics(beam.PTransform):
     """RecordBatches -> one DatasetFeatureStatisticsList. wrap: the batches hold plain (not list) columns.
 
     lanes: statistics threads per DoFn instance. A pass whose main thread has less to do than TFDV (the raw
-    profile pass) gains from 2: on the 2-core bench the 1M-row run took 10.7-10.9 s with 2 lanes there against
-    11.5-11.7 s with 1. The write pass's main thread (encoding) is already the slower side, and 2 lanes in both
-    passes peaked at 1.42-1.49 GB RSS (each thread's malloc arena keeps freed memory) against 1.30-1.35 GB.
+    profile pass) gains from 2; the write pass's main thread (encoding) is already the slower side, and a second
+    lane there only adds memory (each thread's malloc arena keeps what it freed). BENCHMARKS.md has the figures.
     """
 
-    def __init__(self, wrap: bool, lanes: int = 1):
+    def __init__(self, *, wrap: bool, lanes: int = 1):
         super().__init__()
         self._wrap, self._lanes = wrap, lanes
 
-    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+    def expand(self, batches: beam.PCollection[pa.RecordBatch]
+               ) -> beam.PCollection[statistics_pb2.DatasetFeatureStatisticsList]:
         return (batches
                 | "Accumulate" >> beam.ParDo(_AccumulateStatisticsFn(self._wrap, self._lanes))
-                | "Merge" >> beam.CombineGlobally(_MergeStatisticsFn()))
+                | "Merge" >> beam.CombineGlobally(MergeStatisticsFn()))
 
 
 def _write_proto(stats: statistics_pb2.DatasetFeatureStatisticsList, path: str) -> str:
@@ -148,26 +138,11 @@ def _write_proto(stats: statistics_pb2.DatasetFeatureStatisticsList, path: str) 
 class WriteStatistics(beam.PTransform):
     """RecordBatches -> DatasetFeatureStatisticsList written to `path` (binary proto, as TFDV writes it)."""
 
-    def __init__(self, path: str, wrap: bool, lanes: int = 1):
+    def __init__(self, *, path: str, wrap: bool, lanes: int = 1):
         super().__init__()
         self._path, self._wrap, self._lanes = path, wrap, lanes
 
-    def expand(self, batches: beam.PCollection):
+    def expand(self, batches: beam.PCollection[pa.RecordBatch]) -> beam.PCollection[str]:
         return (batches
-                | "GenerateStatistics" >> ComputeStatistics(self._wrap, self._lanes)
+                | "GenerateStatistics" >> ComputeStatistics(wrap=self._wrap, lanes=self._lanes)
                 | "WriteStatistics" >> beam.Map(_write_proto, self._path))
-
-
-def clean_schema_and_anomalies(clean_stats_path: str, feature_ranges: dict[str, tuple[float, float]]):
-    """(schema, anomalies) of the written data; feature_ranges: float features' allowed [min, max]."""
-    stats = tfdv.load_stats_binary(clean_stats_path)
-    schema = tfdv.infer_schema(stats)
-    for feature in schema.feature:
-        if feature.type == schema_pb2.FLOAT:
-            feature.float_domain.disallow_nan = True
-            feature.float_domain.disallow_inf = True
-            if feature.name in feature_ranges:
-                lo, hi = feature_ranges[feature.name]
-                feature.float_domain.min = lo
-                feature.float_domain.max = hi
-    return schema, tfdv.validate_statistics(stats, schema)

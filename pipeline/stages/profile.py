@@ -1,44 +1,15 @@
-"""Aggregates: the exact profile of a PCollection of RecordBatches, and sums of count dictionaries.
+"""Profile: the exact profile (transforms.profile) of a PCollection of RecordBatches.
 
-Both reach the shuffle as small per-bundle accumulators: the profile's partials are built beside the bundle's
-main thread (Profile), and the counts' CombineFn is lifted by the runner.
+Partial profiles are built per bundle beside the bundle's main thread and reach the shuffle as small
+accumulators; one merge gives the profile the checks, the fit and the report use.
 """
 from __future__ import annotations
 
 import apache_beam as beam
 import pyarrow as pa
 
-from pipeline.background import AccumulateInBackground
+from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackground
 from transforms.profile import ProfileAccumulator
-from transforms.quarantine import SAMPLE_SIZE
-
-# Batches a bundle may have queued for its profile thread before process() waits for the oldest.
-MAX_PENDING_BATCHES = 2
-
-
-class SumCountsFn(beam.CombineFn):
-    """dict inputs -> their key-wise sum; list values (samples of unexpected values, [[key, value], ...]) are
-    merged instead: the SAMPLE_SIZE entries with the smallest keys, which are the same on every merge path."""
-
-    def create_accumulator(self) -> dict:
-        return {}
-
-    def add_input(self, acc: dict, counts: dict) -> dict:
-        for k, v in counts.items():
-            if isinstance(v, list):
-                acc[k] = sorted(acc.get(k, []) + v, key=lambda entry: entry[0])[:SAMPLE_SIZE]
-            else:
-                acc[k] = acc.get(k, 0) + v
-        return acc
-
-    def merge_accumulators(self, accs) -> dict:
-        out: dict = {}
-        for a in accs:
-            self.add_input(out, a)
-        return out
-
-    def extract_output(self, acc: dict) -> dict:
-        return dict(sorted(acc.items()))
 
 
 class _ProfileInBackgroundFn(AccumulateInBackground):
@@ -87,11 +58,18 @@ class Profile(beam.PTransform):
     """RecordBatches -> one ProfileAccumulator over `columns` (quantile sketches when with_sketch): a partial
     profile per bundle, built on a background thread, then merged."""
 
-    def __init__(self, columns: tuple[str, ...], with_sketch: bool):
+    def __init__(self, *, columns: tuple[str, ...], with_sketch: bool):
         super().__init__()
         self._columns, self._with_sketch = tuple(columns), with_sketch
 
-    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+    def expand(self, batches: beam.PCollection[pa.RecordBatch]) -> beam.PCollection[ProfileAccumulator]:
         return (batches
                 | "Accumulate" >> beam.ParDo(_ProfileInBackgroundFn(self._columns, self._with_sketch))
                 | "Merge" >> beam.CombineGlobally(MergeProfilesFn(self._columns, self._with_sketch)))
+
+
+def profile_json(acc: ProfileAccumulator) -> dict:
+    """The driver's copy of a profile: summaries, and the sketches the report's histograms are drawn from."""
+    return {"rows": acc.rows, "columns": {c: p.summary() for c, p in acc.profiles.items()},
+            "sketches": {c: p.sketch.to_dict() for c, p in acc.profiles.items()
+                         if p.sketch is not None and p.finite}}

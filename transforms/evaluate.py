@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.columns import REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns
+from transforms.reasons import Code, reason
 from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS
 
 SAMPLE_SIZE = 20  # GE's partial_unexpected_list length
@@ -54,18 +55,18 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     repairs: list[tuple[object, np.ndarray]] = []
     for rule in rules:
         any_reason = np.zeros(n, dtype=bool)
-        for reason, mask in rule.evaluate(view):
+        for why, mask in rule.evaluate(view):
             hits = int(np.count_nonzero(mask))
             if not hits:
                 continue
             any_reason |= mask
-            counts[reason] = counts.get(reason, 0) + hits
+            counts[why] = counts.get(why, 0) + hits
             if rule.action in REMOVES_ROWS:
                 bad |= mask
-                quarantining.append((reason, mask))
+                quarantining.append((why, mask))
             elif rule.action == IMPUTE and impute is not None and impute.get(rule.column) is None:
                 bad |= mask  # nothing clean to impute from
-                quarantining.append((reason, mask))
+                quarantining.append((why, mask))
         hits = int(np.count_nonzero(any_reason))
         rule_counts.append(hits)
         domain = rule.domain(view) if hasattr(rule, "domain") else None
@@ -99,14 +100,14 @@ def _repair(batch: pa.RecordBatch, view: BatchView, repairs, bad: np.ndarray, im
                 lo, hi = np.ceil(lo), np.floor(hi)
             with np.errstate(invalid="ignore"):
                 values[mask] = np.clip(values[mask], lo, hi)
-            key = f"clipped:{col}"
+            key = reason(Code.CLIPPED, col)
         elif impute is None:  # fit pass: leave the cell out of the clean statistics
             missing[mask] = True
-            key = f"imputed:{col}"
+            key = reason(Code.IMPUTED, col)
         else:
             values[mask] = np.round(impute[col]) if integer else impute[col]
             missing[mask] = False
-            key = f"imputed:{col}"
+            key = reason(Code.IMPUTED, col)
         columns[col] = (values, missing)
         repaired[key] = repaired.get(key, 0) + int(np.count_nonzero(mask))
     if not columns:

@@ -7,9 +7,9 @@ training script cannot silently use ungated or tampered data.
 from __future__ import annotations
 
 import hashlib
-import json
 
 from pipeline.errors import NanguardError
+from pipeline.files import exists, join, match, open_read, read_json
 
 _CHUNK = 8 << 20
 
@@ -27,27 +27,18 @@ class ShardIntegrityError(DatasetRefusedError):
 
 
 def _read_json(path: str):
-    import tensorflow as tf
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except tf.errors.NotFoundError:
-        return None
-
-
-def _join(out_dir: str, name: str) -> str:
-    return out_dir.rstrip("/") + "/" + name
+    return read_json(path) if exists(path) else None
 
 
 def report_of(out_dir: str) -> dict | None:
     """The output's report.json as written (not validated), or None when there is none."""
-    return _read_json(_join(out_dir, "report.json"))
+    return _read_json(join(out_dir, "report.json"))
 
 
 def feature_spec(out_dir: str) -> dict:
     """feature_spec.json as tf.io.parse_example features."""
     import tensorflow as tf
-    raw = _read_json(_join(out_dir, "feature_spec.json"))
+    raw = _read_json(join(out_dir, "feature_spec.json"))
     if raw is None:
         raise ShardIntegrityError(f"{out_dir}: no feature_spec.json; is this a nanguard output directory?")
     spec = {}
@@ -60,17 +51,15 @@ def feature_spec(out_dir: str) -> dict:
 
 def shard_paths(out_dir: str) -> list[str]:
     """The shard files, in shard order: from report.json when there is one, else from data/."""
-    import tensorflow as tf
     report = report_of(out_dir)
     if report is not None:
-        return [_join(out_dir, s["path"]) for s in report["outputs"]["shards"]]
-    return sorted(tf.io.gfile.glob(_join(out_dir, "data/part-*.tfrecord*")))
+        return [join(out_dir, s["path"]) for s in report["outputs"]["shards"]]
+    return sorted(match(join(out_dir, "data/part-*.tfrecord*")))
 
 
 def sha256_of(path: str) -> str:
-    import tensorflow as tf
     digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with open_read(path) as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -78,7 +67,6 @@ def sha256_of(path: str) -> str:
 
 def verify(out_dir: str, allow_failed: bool = False) -> dict:
     """The report of a finished run whose shards may be trained on; raises DatasetRefusedError otherwise."""
-    import tensorflow as tf
     report = report_of(out_dir)
     if report is None:
         raise GateNotPassedError(f"{out_dir}: no report.json, so the run did not finish (or this is not a nanguard "
@@ -88,8 +76,8 @@ def verify(out_dir: str, allow_failed: bool = False) -> dict:
         raise GateNotPassedError(f"{out_dir}: the nanguard gate FAILED ({failures}); fix the data, or pass "
                                  f"allow_failed=True to load it anyway")
     for shard in report["outputs"]["shards"]:
-        path = _join(out_dir, shard["path"])
-        if not tf.io.gfile.exists(path):
+        path = join(out_dir, shard["path"])
+        if not exists(path):
             raise ShardIntegrityError(f"{path}: shard listed in report.json is missing; rerun `nanguard run`")
         actual = sha256_of(path)
         if actual != shard["sha256"]:
@@ -125,9 +113,9 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
         return tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=_CHUNK)
 
     def id_batches(path, index):
-        # Ids per batch, not per record (a per-record map costs about a sixth of the read): batches are cut
-        # within one shard, so record numbers are the batch's offset plus a range, computed in parse(). No
-        # map inside the interleave: with one there, about one read in five stalled for ~2.5 s.
+        # Ids per batch, not per record (a per-record map costs a noticeable share of the read): batches are
+        # cut within one shard, so record numbers are the batch's offset plus a range, computed in parse(). No
+        # map inside the interleave: with one there, some reads stalled for seconds.
         batches = records(path, index).batch(batch_size, drop_remainder=drop_remainder).enumerate()
         return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(index).repeat(), batches))
 
@@ -142,7 +130,7 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
         ds = ds.shuffle(shuffle_buffer, seed=seed).batch(batch_size, drop_remainder=drop_remainder)
     else:
         # Batched within each shard, interleaved as batches, then rebatched so only the last batch is short:
-        # a tf.data element per record costs more than parsing it (about 2x the throughput).
+        # a tf.data element per record costs more than parsing it.
         ds = files.interleave(lambda path, index: records(path, index).batch(batch_size),
                               cycle_length=min(len(paths), 8), block_length=1,
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -157,10 +145,9 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
         parsed["__record"] = number * batch_size + tf.range(tf.size(serialized, tf.int64))
         return parsed
 
-    # tf.data's autotuner off: AUTOTUNE then means one call per core. Measured on 2 cores (1M rows), with it
-    # on the model checker's read stalled ~2 s in about half its runs (same CPU time, idle cores) and
-    # load_dataset read ~388k examples/s; with it off, no stall in 6 runs and ~440k/s. A caller's own
-    # with_options() still overrides this.
+    # tf.data's autotuner off: AUTOTUNE then means one call per core. With it on, the model checker's read
+    # stalled for seconds in about half its runs (same CPU time, idle cores) and load_dataset read slower
+    # (BENCHMARKS.md). A caller's own with_options() still overrides this.
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer) \

@@ -23,6 +23,10 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+# Batches a bundle may have queued for its background thread before process() waits for the oldest: the
+# memory bound of every AccumulateInBackground stage.
+MAX_PENDING_BATCHES = 2
+
 
 def _malloc_trim():
     try:
@@ -86,7 +90,7 @@ class AccumulateInBackground(beam.DoFn):
     add(partial, batch) (run on the lane's thread) and output(partial) (what to emit; None emits nothing).
     """
 
-    def __init__(self, name: str, lanes: int = 1, max_pending: int = 2):
+    def __init__(self, name: str, lanes: int = 1, max_pending: int = MAX_PENDING_BATCHES):
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         self._name, self._num_lanes, self._max_pending = name, lanes, max_pending

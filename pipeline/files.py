@@ -1,0 +1,90 @@
+"""Every file nanguard reads or writes outside a Beam stage goes through here, on any Beam filesystem.
+
+Remote paths (gs://, s3://, any scheme Beam knows) use Beam's FileSystems; local paths use the OS directly, so
+`nanguard gate` and `load_dataset`'s report check do not import Beam. Small JSON artifacts are written with
+non-finite floats as null (strict JSON that every reader accepts).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def _filesystems():
+    from apache_beam.io.filesystems import FileSystems
+    return FileSystems
+
+
+def join(*parts: str) -> str:
+    if any(is_remote(p) for p in parts):
+        return _filesystems().join(*parts)
+    return os.path.join(*parts)
+
+
+def exists(path: str) -> bool:
+    return _filesystems().exists(path) if is_remote(path) else os.path.exists(path)
+
+
+def open_read(path: str):
+    """A binary file object, as stored (no decompression)."""
+    if is_remote(path):
+        from apache_beam.io.filesystem import CompressionTypes
+        return _filesystems().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return open(path, "rb")
+
+
+def read_bytes(path: str) -> bytes:
+    with open_read(path) as f:
+        return f.read()
+
+
+def read_json(path: str):
+    return json.loads(read_bytes(path).decode("utf-8"))
+
+
+def write_bytes(path: str, data: bytes) -> str:
+    if is_remote(path):
+        with _filesystems().create(path) as f:
+            f.write(data)
+        return path
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def write_text(path: str, text: str) -> str:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def plain(obj):
+    """JSON-safe copy: non-finite floats (an overflowing variance, say) become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def write_json(path: str, obj) -> str:
+    return write_text(path, json.dumps(plain(obj), indent=2, sort_keys=False, allow_nan=False))
+
+
+def match(pattern: str) -> list[str]:
+    """Paths of the files a pattern (glob) matches, on any filesystem."""
+    return [m.path for m in _filesystems().match([pattern])[0].metadata_list]
+
+
+def delete(paths: list[str]) -> None:
+    _filesystems().delete(paths)
+
+
+def rename(sources: list[str], destinations: list[str]) -> None:
+    _filesystems().rename(sources, destinations)

@@ -1,0 +1,115 @@
+"""The input formats: opening a file on any Beam filesystem, and decoding CSV, Parquet and TFRecord<tf.Example>
+into pyarrow RecordBatches, with every library error turned into an InputError that names the file.
+
+The planner (inputs.plan) samples files through these functions; the read stage (stages.read) streams whole
+read units through them. TensorFlow is imported only when a TFRecord file is read.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pipeline.errors import InputError
+
+CSV_BLOCK_BYTES = 8 << 20
+PARQUET_BATCH_ROWS = 65536
+TFRECORD_BATCH_ROWS = 16384
+
+
+def first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def open_input(path: str):
+    """A readable file on any Beam filesystem; .gz is inflated by pyarrow (Beam's own decompressing file
+    object does not work as a pyarrow input stream)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    try:
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as e:
+        raise InputError(f"{path}: cannot open it ({first_line(e)})") from None
+    if path.lower().endswith(".gz"):
+        return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
+    return raw
+
+
+def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
+    """A streaming pyarrow CSV reader that keeps every cell as text (numbers are parsed by nanguard)."""
+    read = pacsv.ReadOptions(block_size=block_size, use_threads=False)
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns} if columns else None,
+                                   strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
+    return pacsv.open_csv(f, read_options=read, convert_options=convert)
+
+
+def csv_problem(path: str, e: Exception, columns=None) -> InputError:
+    """The user's view of a pyarrow CSV error: what is wrong with the file and how to fix it."""
+    detail = first_line(e)
+    if "UTF8" in detail or "UTF-8" in detail:
+        return InputError(f"{path}: not UTF-8 text ({detail}); re-encode it, e.g. iconv -f latin1 -t utf-8")
+    if "Empty CSV file" in detail:
+        return InputError(f"{path}: empty file; it needs a header row and data rows")
+    if "Expected" in detail and "columns" in detail:
+        fields = f"{len(columns)} fields" if columns else "as many fields as the header"
+        return InputError(f"{path}: malformed CSV ({detail}); every row needs {fields} like the header (quote "
+                          f"fields that contain commas or newlines)")
+    return InputError(f"{path}: not a readable CSV file ({detail})")
+
+
+def parquet_problem(path: str, e: Exception, row_group: int | None = None) -> InputError:
+    if row_group is None:
+        return InputError(f"{path}: not a readable Parquet file ({first_line(e)})")
+    return InputError(f"{path}: corrupt Parquet row group {row_group} ({first_line(e)})")
+
+
+def read_record_batches(path: str, batch_size: int):
+    """Lists of serialized TFRecord records, batch_size at a time (tf.data: C++, CRC-checked); a corrupt file is
+    an InputError naming it."""
+    import tensorflow as tf
+    compression = "GZIP" if path.lower().endswith(".gz") else ""
+    ds = tf.data.TFRecordDataset(path, compression_type=compression).batch(batch_size)
+    it = iter(ds)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (tf.errors.DataLossError, tf.errors.OpError) as e:
+            raise InputError(f"{path}: not a readable TFRecord file ({e.message.splitlines()[0]}); "
+                             f"if it is gzip-compressed, name it *.tfrecord.gz") from None
+        yield batch.numpy().tolist()
+
+
+def decode_examples(records: list[bytes], path: str) -> pa.RecordBatch:
+    """A RecordBatch of list columns, one per feature seen in these tf.Example records (tfx_bsl's decoder)."""
+    from tfx_bsl.coders import example_coder
+    try:
+        return example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
+    except Exception as e:
+        raise InputError(f"{path}: cannot decode its records as tf.Example ({str(e).splitlines()[0]}); every "
+                         f"record must be a tf.Example and give each feature the same type") from None
+
+
+def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_group: int | None = None):
+    """One read unit's batches as stored: CSV cells as text, Parquet as typed, TFRecord as list columns."""
+    if fmt == "csv":
+        with open_input(path) as f:
+            reader = csv_reader(f, columns, CSV_BLOCK_BYTES)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid as e:
+                    raise csv_problem(path, e, columns) from None
+                yield batch
+    elif fmt == "parquet":
+        with open_input(path) as f:
+            try:
+                yield from pq.ParquetFile(f).iter_batches(PARQUET_BATCH_ROWS, row_groups=[row_group])
+            except (pa.ArrowInvalid, OSError) as e:
+                raise parquet_problem(path, e, row_group) from None
+    else:
+        for records in read_record_batches(path, TFRECORD_BATCH_ROWS):
+            yield decode_examples(records, path)

@@ -1,0 +1,97 @@
+"""Assemble: the staged artifacts of a finished pipeline -> report.json's content and the files beside it.
+
+Reads what the graph left (stages.artifacts), writes the clean schema and anomalies, normalization.json,
+feature_spec.json and suite.json, and returns the report; the gate is settled last (settle), once every
+verdict that joins it (the model check's too) is in, and the report is written once (write_report).
+"""
+from __future__ import annotations
+
+from importlib import metadata
+
+from google.protobuf import text_format
+
+from expectations.compiler import CompiledSuite
+from expectations.results import expectation_results
+from expectations.suite import Suite
+from expectations.validation_result import dumps as dump_validation_result
+from expectations.validation_result import validation_result
+from pipeline.config import RunConfig
+from pipeline.files import read_json, write_json, write_text
+from pipeline.inputs.plan import InputPlan
+from pipeline.report.anomalies import clean_schema_and_anomalies, written_range
+from pipeline.report.gate import gate_failures
+from pipeline.report.histograms import feature_histograms
+from pipeline.report.html import render_html
+from pipeline.stages.artifacts import StagedRun
+from transforms.counts import RowCounts
+
+SCHEMA_VERSION = 1
+
+
+def version() -> str:
+    try:
+        return metadata.version("nanguard")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, suite: Suite, staged: StagedRun,
+             runner: str, seconds: float) -> dict:
+    """The report of a finished pipeline (gate not settled yet); writes the files the report points to."""
+    raw, clean = read_json(staged.raw_profile), read_json(staged.clean_profile)
+    counts, outputs = RowCounts.from_json(read_json(staged.counts)), read_json(staged.outputs)
+    shards, quarantine = read_json(staged.shards), read_json(staged.quarantine)
+    ranges = {o["name"]: written_range(o, clean) for o in outputs if o["dtype"] == "float32"}
+    schema, anomalies = clean_schema_and_anomalies(staged.clean_stats,
+                                                   {k: v for k, v in ranges.items() if v is not None})
+    write_text(staged.output("schema.pbtxt"), text_format.MessageToString(schema))
+    write_text(staged.output("anomalies.pbtxt"), text_format.MessageToString(anomalies))
+    write_json(staged.output("normalization.json"), {o["name"]: o["normalization"] for o in outputs
+                                                     if o["normalization"]})
+    write_json(staged.output("feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
+    write_json(staged.output("suite.json"), {"source": config.suite or "packaged default suite",
+                                             "suite": suite.to_json(), "compiled": list(compiled.expectations)})
+    histograms = feature_histograms(raw, clean, plan.kinds)
+    input_rows = raw["rows"]
+    clean_rows, bad_rows = counts.clean_rows, counts.quarantined_rows
+    columns = {f.name: str(f.type) for f in plan.schema if f.name in plan.kinds}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "passed": False,
+        "gate": {"failures": [], "thresholds": {"max_quarantine_fraction": config.max_quarantine_fraction}},
+        "counts": {"input_rows": input_rows, "clean_rows": clean_rows, "quarantined_rows": bad_rows,
+                   "by_rule": dict(sorted(counts.by_reason.items())), "repaired": dict(sorted(counts.repaired.items()))},
+        "reconciliation": {
+            "input_rows_equal_clean_plus_quarantined": input_rows == clean_rows + bad_rows,
+            "shard_rows_equal_clean_rows": sum(s["rows"] for s in shards) == clean_rows,
+            "quarantine_file_rows_equal_quarantined_rows": sum(q["rows"] for q in quarantine) == bad_rows,
+            "fit_pass_rows_equal_write_pass_rows": clean["rows"] == clean_rows,
+        },
+        "features": {o["name"]: {"kind": plan.kinds[o["name"]], "role": o["role"],
+                                 "raw": raw["columns"][o["name"]], "clean": clean["columns"][o["name"]],
+                                 "normalization": o["normalization"],
+                                 "histogram": histograms.get(o["name"])} for o in outputs},
+        "expectations": expectation_results(compiled, counts, raw, columns),
+        "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
+        "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
+                    "normalization": "normalization.json"},
+        "model_check": None,
+        "run": {"nanguard_version": version(), "runner": runner, "inputs": list(config.inputs),
+                "format": plan.format, "files": len(plan.files), "seconds": round(seconds, 3)},
+    }
+
+
+def settle(report: dict) -> dict:
+    """Derives the gate from everything in the report (report.gate's rules) and records the verdict."""
+    report["gate"]["failures"] = gate_failures(report)
+    report["passed"] = not report["gate"]["failures"]
+    return report
+
+
+def write_report(report: dict, *, staged: StagedRun, suite: Suite, output: str) -> None:
+    """report.json, the GE validation result and report.html of a settled report, each written once."""
+    write_json(staged.output("report.json"), report)
+    write_text(staged.output("validation_result.json"), dump_validation_result(validation_result(
+        suite.name, report["expectations"], {"nanguard_version": report["run"]["nanguard_version"],
+                                              "inputs": report["run"]["inputs"], "output": output})))
+    write_text(staged.output("report.html"), render_html(report))

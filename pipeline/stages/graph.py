@@ -1,0 +1,73 @@
+"""The Beam graph, stage by stage as in design.md's data flow; each stage a named step.
+
+The input is read three times so that memory does not grow with rows:
+  profile pass: Read -> RawProfile (exact profile) + RawStatistics (TFDV)
+  fit pass:     Read -> Check -> CleanProfile -> Fit (normalization, output columns)
+  write pass:   Read -> Check -> Normalize -> WriteShards (Encode, Stage, Finalize) -> CleanStatistics
+                              -> WriteQuarantine;  Check counts -> Counts
+Small results are saved as JSON artifacts (stages.artifacts) for the driver to assemble the report from.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import pyarrow as pa
+
+from expectations.compiler import CompiledSuite
+from pipeline.config import RunConfig
+from pipeline.files import write_json
+from pipeline.inputs.plan import InputPlan
+from pipeline.progress import PASSES, ProgressSink
+from pipeline.stages.artifacts import StagedRun
+from pipeline.stages.check import CheckRows, SumCountsFn
+from pipeline.stages.fit import FitNormalization, outputs_json
+from pipeline.stages.normalize import Normalize
+from pipeline.stages.profile import Profile, profile_json
+from pipeline.stages.quarantine import WriteQuarantine
+from pipeline.stages.read import ReadBatches
+from pipeline.stages.shards import WriteShards
+from pipeline.stages.statistics import WriteStatistics
+from transforms.columns import REASONS
+
+PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
+
+
+def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config: RunConfig, staged: StagedRun,
+          progress: ProgressSink | None = None) -> None:
+    columns = tuple(plan.kinds)
+    labels = tuple(lab.column for lab in config.labels)
+
+    def read(name: str, pass_name: str) -> beam.PCollection[pa.RecordBatch]:
+        return p | name >> ReadBatches(plan=plan, progress=progress, pass_name=pass_name)
+
+    raw = read("ReadForProfile", PROFILE_PASS)
+    raw_profile = raw | "RawProfile" >> Profile(columns=columns, with_sketch=True)
+    # Two statistics threads: this pass's main thread (read + profile) waits on TFDV otherwise.
+    _ = raw | "RawStatistics" >> WriteStatistics(path=staged.raw_stats, wrap=True, lanes=2)
+
+    fit_pass = read("ReadForFit", FIT_PASS) | "CheckForFit" >> CheckRows(
+        compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
+    clean_profile = fit_pass.clean | "CleanProfile" >> Profile(columns=columns, with_sketch=True)
+    outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
+                                                        method=config.normalize)
+
+    write_pass = read("ReadForWrite", WRITE_PASS) | "CheckForWrite" >> CheckRows(
+        compiled=compiled, raw_profile=raw_profile, clean_profile=clean_profile, progress=progress,
+        pass_name=WRITE_PASS)
+    normalized = write_pass.clean | "Normalize" >> Normalize(outputs=outputs)
+    written, shards = normalized | "WriteShards" >> WriteShards(
+        num_shards=config.num_shards, data_dir=staged.data_dir, tmp_dir=staged.tmp_dir,
+        gzip=config.compression == "gzip")
+    _ = written | "CleanStatistics" >> WriteStatistics(path=staged.clean_stats, wrap=False)
+    quarantine = write_pass.quarantine | "WriteQuarantine" >> WriteQuarantine(
+        out_dir=staged.quarantine_dir, tmp_dir=staged.tmp_dir,
+        schema=plan.schema.append(pa.field(REASONS, pa.list_(pa.string()))))
+    counts = write_pass.counts | "Counts" >> beam.CombineGlobally(SumCountsFn())
+
+    _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: write_json(staged.raw_profile, profile_json(a)))
+    _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: write_json(staged.clean_profile, profile_json(a)))
+    _ = outputs | "SaveOutputs" >> beam.Map(lambda o: write_json(staged.outputs, outputs_json(o)))
+    _ = counts | "SaveCounts" >> beam.Map(lambda c: write_json(staged.counts, c.to_json()))
+    _ = (shards | "ListShards" >> beam.combiners.ToList()
+         | "SaveShards" >> beam.Map(lambda s: write_json(staged.shards, sorted(s, key=lambda d: d["path"]))))
+    _ = (quarantine | "ListQuarantine" >> beam.combiners.ToList()
+         | "SaveQuarantine" >> beam.Map(lambda q: write_json(staged.quarantine, q)))

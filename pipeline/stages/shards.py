@@ -1,0 +1,247 @@
+"""WriteShards: normalized batches -> Encode -> Stage -> Finalize: sharded TFRecord files, streamed and finalized
+atomically.
+
+Each bundle writes its rows to temp files of its own and emits their names; only names that reach the
+finalize step (bundles that committed) are used, so a retried bundle can neither duplicate nor lose rows.
+With gzip, each temp file is one complete gzip member (mtime 0), compressed where it is staged by ISA-L's
+deflate (python-isal; standard gzip that any reader inflates), on a background thread that overlaps with the
+rest of the bundle's work (the compressor releases the GIL). Finalize concatenates one shard's temp files in
+a stable order into data/part-SSSSS-of-NNNNN.tfrecord[.gz] (a multi-member gzip file, which gzip and tf.data
+read as one stream) and hashes the bytes as written. Memory per worker is a few batches' encoded bytes plus
+one open file per shard.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pickle
+import uuid
+import zlib
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from isal import isal_zlib
+
+from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
+from pipeline.stages.background import SerialWorker, bundle_output
+from pipeline.stages.normalize import PLACEMENT
+from transforms.columns import ROW_INDEX, SOURCE_FILE, drop_columns
+from transforms.sharding import rows_by_shard, shard_ids
+from transforms.tfrecord_encoding import encode_framed, frame_records
+
+WRITTEN_TAG = "written"
+
+_CHUNK = 1 << 20
+# ISA-L level 1 (of 0-3): several times zlib level 1's speed for about the same size on float features, which
+# barely compress further anyway (BENCHMARKS.md has the figures).
+GZIP_LEVEL = 1
+
+
+def _gzip_compressor():
+    """One gzip member's compressor (wbits 31: gzip header and trailer, mtime 0)."""
+    return isal_zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+
+
+# Encoded chunks a bundle may have queued for the writer thread before process() waits for the oldest.
+MAX_PENDING_WRITES = 8
+
+
+class _StagedShard:
+    """One bundle's temp file for one shard: framed records, gzip-compressed as they arrive when asked."""
+
+    def __init__(self, path: str, gzip: bool):
+        self.path, self.rows = path, 0
+        self._file = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._comp = _gzip_compressor() if gzip else None
+
+    def write(self, blocks) -> None:
+        """Appends framed records: bytes-like blocks (contiguous uint8 arrays or bytes), in order."""
+        for block in blocks:
+            if self._comp:
+                self._file.write(self._comp.compress(block))
+            else:  # bytes for any Beam filesystem's writer, not only local files
+                self._file.write(block if isinstance(block, bytes) else block.tobytes())
+
+    def close(self) -> None:
+        if self._comp:
+            self._file.write(self._comp.flush())
+        self._file.close()
+
+
+@dataclasses.dataclass
+class EncodedBatch:
+    """One batch's framed records split by shard: per shard, its blocks of bytes, its row count and the
+    (source file, row index) of its first row, which names the bundle's temp file for a stable order."""
+    blocks: dict[int, list]
+    rows: dict[int, int]
+    first: dict[int, tuple[str, int]]
+
+
+def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatch:
+    """A normalized batch (written columns, then PLACEMENT) -> its framed records by shard. Numeric batches are
+    encoded by the vectorized encoder, others by `encoder` (tfx_bsl's RecordBatchToExamplesEncoder)."""
+    names = batch.schema.names
+    written = drop_columns(batch, PLACEMENT)
+    framed = encode_framed(written)
+    records = encoder.encode(written) if framed is None else None
+    # Source files dictionary-encoded: one per batch in practice, and no Python string per row.
+    sources = batch.column(names.index(SOURCE_FILE)).dictionary_encode()
+    source_of = sources.indices.to_numpy(zero_copy_only=False)
+    source_names = sources.dictionary.to_pylist()
+    rows = batch.column(names.index(ROW_INDEX)).to_numpy(zero_copy_only=False)
+    shards = np.empty(batch.num_rows, dtype=np.int64)
+    for code, source in enumerate(source_names):
+        sel = source_of == code
+        shards[sel] = shard_ids(source, rows[sel], num_shards)
+    members = rows_by_shard(shards, num_shards)
+    blocks = (framed.by_key(shards, num_shards) if framed is not None
+              else [[frame_records([records[i] for i in m])] for m in members])
+    out = EncodedBatch({}, {}, {})
+    for k, member in enumerate(members):
+        if member.size:
+            first = member[0]
+            out.blocks[k], out.rows[k] = blocks[k], int(member.size)
+            out.first[k] = (source_names[source_of[first]], int(rows[first]))
+    return out
+
+
+class EncodedBatchCoder(beam.coders.Coder):
+    """Pickles (only where a runner moves encoded batches between workers), and estimates an element's size
+    from its buffers: Beam samples element sizes by encoding them otherwise, megabytes at a time."""
+
+    def encode(self, value: EncodedBatch) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, data: bytes) -> EncodedBatch:
+        return pickle.loads(data)
+
+    def estimate_size(self, value: EncodedBatch) -> int:
+        return sum(memoryview(b).nbytes for blocks in value.blocks.values() for b in blocks)
+
+    def to_type_hint(self):
+        return EncodedBatch
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+beam.coders.registry.register_coder(EncodedBatch, EncodedBatchCoder)
+
+
+class EncodeFn(beam.DoFn):
+    """Normalized batches -> EncodedBatch (main output) and the written batch, placement dropped, on 'written'
+    (for the clean statistics)."""
+
+    def __init__(self, num_shards: int):
+        self._num_shards = num_shards
+
+    def setup(self):
+        from tfx_bsl.coders import example_coder
+        self._encoder = example_coder.RecordBatchToExamplesEncoder()
+
+    def process(self, batch: pa.RecordBatch):
+        yield encode_batch(batch, self._num_shards, self._encoder)
+        yield beam.pvalue.TaggedOutput(WRITTEN_TAG, drop_columns(batch, PLACEMENT))
+
+
+class StageShardsFn(beam.DoFn):
+    """EncodedBatch -> temp shard files per bundle; (shard, (temp path, rows)) emitted when the bundle is done.
+
+    Compressing and writing runs on one writer thread per DoFn instance, in submission order, so a shard's temp
+    file holds its records in input order."""
+
+    def __init__(self, tmp_dir: str, gzip: bool):
+        self._tmp_dir = tmp_dir
+        self._gzip = gzip
+
+    def setup(self):
+        self._writer = SerialWorker("nanguard-stage", MAX_PENDING_WRITES)
+
+    def start_bundle(self):
+        self._writer.reset()  # a failed bundle's queued writes go to temp files nobody will commit
+        self._files = {}  # shard -> _StagedShard
+        self._bundle = uuid.uuid4().hex[:12]
+
+    def process(self, encoded: EncodedBatch):
+        for k in sorted(encoded.blocks):
+            f = self._open(k, *encoded.first[k])
+            f.rows += encoded.rows[k]
+            self._writer.submit(f.write, encoded.blocks[k])
+        return ()
+
+    def _open(self, shard: int, source: str, first_row: int) -> _StagedShard:
+        if shard not in self._files:
+            # Sorting temp names by (shard, source, first row) gives finalize a stable order.
+            name = f"{shard:05d}-{zlib.crc32(source.encode()):08x}-{first_row:015d}-{self._bundle}.tfrecord"
+            self._files[shard] = _StagedShard(FileSystems.join(self._tmp_dir, name), self._gzip)
+        return self._files[shard]
+
+    def finish_bundle(self):
+        for f in self._files.values():
+            self._writer.submit(f.close)
+        self._writer.drain()
+        for shard, f in sorted(self._files.items()):
+            yield bundle_output((shard, (f.path, f.rows)))
+
+    def teardown(self):
+        if getattr(self, "_writer", None) is not None:  # setup may have failed before creating it
+            self._writer.close()
+
+
+class FinalizeShardFn(beam.DoFn):
+    """(shard, staged temp files) -> the final shard: their bytes concatenated in name order, hashed."""
+
+    def __init__(self, data_dir: str, num_shards: int, gzip: bool):
+        self._data_dir, self._num_shards, self._gzip = data_dir, num_shards, gzip
+
+    def process(self, element):
+        shard, groups = element
+        staged = sorted(groups["staged"])
+        name = f"part-{shard:05d}-of-{self._num_shards:05d}.tfrecord" + (".gz" if self._gzip else "")
+        path = FileSystems.join(self._data_dir, name)
+        digest = hashlib.sha256()
+        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as out:
+            for tmp, _ in staged:
+                with FileSystems.open(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    while chunk := f.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            if self._gzip and not staged:  # an empty shard is still a valid gzip file
+                empty = gzip_member(b"")
+                digest.update(empty)
+                out.write(empty)
+        if staged:
+            FileSystems.delete([tmp for tmp, _ in staged])
+        yield {"path": f"data/{name}", "rows": int(sum(r for _, r in staged)), "sha256": digest.hexdigest()}
+
+
+def gzip_member(data: bytes) -> bytes:
+    comp = _gzip_compressor()
+    return comp.compress(data) + comp.flush()
+
+
+class WriteShards(beam.PTransform):
+    """Normalized batches -> (written batches for statistics, one dict per final shard: path, rows, sha256)."""
+
+    def __init__(self, *, num_shards: int, data_dir: str, tmp_dir: str, gzip: bool):
+        super().__init__()
+        self._num_shards = num_shards
+        self._data_dir, self._tmp_dir, self._gzip = data_dir, tmp_dir, gzip
+
+    def expand(self, normalized: beam.PCollection[pa.RecordBatch]
+               ) -> tuple[beam.PCollection[pa.RecordBatch], beam.PCollection[dict]]:
+        encoded = normalized | "Encode" >> beam.ParDo(EncodeFn(self._num_shards)).with_output_types(
+            EncodedBatch).with_outputs(WRITTEN_TAG, main="encoded")
+        encoded[WRITTEN_TAG].element_type = pa.RecordBatch  # tagged outputs take no type hint; the coder follows
+        staged = encoded.encoded | "Stage" >> beam.ParDo(StageShardsFn(self._tmp_dir, self._gzip))
+        shard_keys = normalized.pipeline | "ShardIds" >> beam.Create([(k, None) for k in range(self._num_shards)])
+        shards = ({"all": shard_keys, "staged": staged}
+                  | "GroupByShard" >> beam.CoGroupByKey()
+                  | "Finalize" >> beam.ParDo(FinalizeShardFn(self._data_dir, self._num_shards, self._gzip)))
+        return encoded[WRITTEN_TAG], shards
