@@ -6,9 +6,8 @@ from apache_beam.runners.portability import prism_runner
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipeline.demo_data import LABELS, make_table, write_table
-from pipeline.stages.local_runner import in_process_runner, is_direct
 from pipeline.runner import run
-from pipeline.stages.local_runner import pipeline_options
+from pipeline.stages.local_runner import in_process_runner, is_direct, pipeline_options
 from pipeline.suite_init import init_suite
 
 
@@ -29,6 +28,20 @@ def test_in_process_runner_carries_the_options_to_its_workers():
 
 
 @pytest.fixture
+def in_process(monkeypatch):
+    """The pipelines the in-process FnApiRunner ran (by their transforms' labels)."""
+    ran = []
+    original = fn_runner.FnApiRunner.run_pipeline
+
+    def recording(self, pipeline, options):
+        ran.append({t.full_label for t in pipeline.transforms_stack[0].parts})
+        return original(self, pipeline, options)
+
+    monkeypatch.setattr(fn_runner.FnApiRunner, "run_pipeline", recording)
+    return ran
+
+
+@pytest.fixture
 def no_network(monkeypatch):
     fetched = []
 
@@ -40,18 +53,19 @@ def no_network(monkeypatch):
     return fetched
 
 
-def test_default_run_never_fetches_prism(tmp_path, no_network):
+def test_default_run_never_fetches_prism(tmp_path, no_network, in_process):
     src = str(tmp_path / "in.csv")
     write_table(make_table(500, faults_per_kind=1, seed=3).table, src, "csv")
     report = run(inputs=[src], output=str(tmp_path / "out"), labels=list(LABELS))
     assert no_network == []
-    assert report["counts"]["input_rows"] == 500
-    assert report["counts"]["clean_rows"] + report["counts"]["quarantined_rows"] == 500
+    assert len(in_process) == 1 and {"ReadForProfile", "Fit", "Normalize", "WriteShards"} <= in_process[0]
+    assert report["run"]["runner"] == "DirectRunner" and report["counts"]["input_rows"] == 500
 
 
-def test_suite_init_never_fetches_prism(tmp_path, no_network):
+def test_suite_init_never_fetches_prism(tmp_path, no_network, in_process):
     src = str(tmp_path / "in.csv")
     write_table(make_table(300, faults_per_kind=1, seed=4).table, src, "csv")
     suite = init_suite((src,), str(tmp_path / "suite.json"))
     assert no_network == []
-    assert suite["expectations"]
+    assert len(in_process) == 1 and {"Read", "Profile"} <= in_process[0]
+    assert {e["kwargs"].get("column") for e in suite["expectations"]} >= {"f0", "unscaled", "label_prob"}
