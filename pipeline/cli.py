@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"nanguard: error: {message}\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     from pipeline.config import COMPRESSIONS, RunConfig
     from transforms.extreme import DEFAULT_THRESHOLD
     from transforms.normalize import METHODS
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, beam_args = argv[:cut], argv[cut + 1:]
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if not args.verbose:
         import logging
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)  # its errors reach us as exceptions

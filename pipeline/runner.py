@@ -20,6 +20,7 @@ from pipeline.inputs.plan import check_columns, plan_inputs
 from pipeline.progress import Log, Monitor, ProgressSink
 from pipeline.report.assemble import assemble, settle, write_report
 from pipeline.stages import graph
+from pipeline.stages.artifacts import PROGRESS_DIR
 from pipeline.stages.local_runner import new_pipeline, pipeline_options
 from pipeline.staging import discard, new_stage, prepare_output, publish
 
@@ -52,11 +53,11 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     try:
         p = new_pipeline(options)
         graph.build(p, plan=plan, compiled=compiled, config=config, staged=staged,
-                    progress=ProgressSink(staged.progress_dir) if log else None)
+                    progress=ProgressSink(staged.dir(PROGRESS_DIR)) if log else None)
         if log:
             log.event("start", f"[nanguard] {len(plan.files)} {plan.format} file(s), {len(plan.kinds)} columns; "
                                f"runner {runner}", files=len(plan.files), format=plan.format, columns=len(plan.kinds))
-            with Monitor(staged.progress_dir, log):
+            with Monitor(staged.dir(PROGRESS_DIR), log):
                 p.run().wait_until_finish()
         else:
             p.run().wait_until_finish()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.cli import _parser
+from pipeline.cli import build_parser
 
 HERE = os.path.join(os.path.dirname(__file__), "..", "examples", "scheduling")
 
@@ -53,7 +53,7 @@ def test_airflow_dag_runs_a_valid_nanguard_command():
     assert len(nanguard) == 1
     argv = shlex.split(nanguard[0].replace("{{ ds }}", "2026-01-01"))[1:]  # Airflow renders the template first
     cut = argv.index("--")
-    args = _parser().parse_args(argv[:cut])
+    args = build_parser().parse_args(argv[:cut])
     assert args.command == "run" and args.log_format == "json" and args.label == ["clicked:binary"]
     assert any(a.startswith("--runner=DataflowRunner") for a in argv[cut + 1:])
 
@@ -67,6 +67,6 @@ def test_kubeflow_component_runs_a_valid_nanguard_command():
                    "outputPath": lambda v: "/tmp/out"}
     argv = [a if isinstance(a, str) else placeholder[next(iter(a))](next(iter(a.values())))
             for a in container["args"]]
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     assert args.command == "run" and args.output == "/tmp/out" and args.max_quarantine_fraction == 0.001
     assert {i["name"] for i in spec["inputs"]} >= {"input_pattern", "labels"}

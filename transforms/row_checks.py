@@ -35,12 +35,18 @@ def _present(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return ~missing & ~np.isnan(values)
 
 
-def _evaluated(view: BatchView, column: str) -> np.ndarray:
-    """Rows Great Expectations evaluates for a column map expectation: not null (on pandas, NaN is null)."""
+def _is_null(view: BatchView, column: str) -> np.ndarray:
+    """Null as Great Expectations sees it on pandas: a missing value, or NaN in a numeric column."""
     arr = view.column(column)
     if is_numeric(arr.type):
-        return _present(*view.numeric(column))
-    return ~arr.is_null().to_numpy(zero_copy_only=False)
+        values, missing = view.numeric(column)
+        return missing | np.isnan(values)
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _evaluated(view: BatchView, column: str) -> np.ndarray:
+    """Rows Great Expectations evaluates for a column map expectation: the not-null ones."""
+    return ~_is_null(view, column)
 
 
 class _NonNullDomain:
@@ -83,12 +89,7 @@ class NotNull:
     action: str = QUARANTINE
 
     def evaluate(self, view: BatchView) -> Reasons:
-        arr = view.column(self.column)
-        if is_numeric(arr.type):
-            values, missing = view.numeric(self.column)
-            yield reason(Code.NULL, self.column), missing | np.isnan(values)
-        else:
-            yield reason(Code.NULL, self.column), arr.is_null().to_numpy(zero_copy_only=False)
+        yield reason(Code.NULL, self.column), _is_null(view, self.column)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,12 +158,7 @@ class IsNull:
     action: str = QUARANTINE
 
     def evaluate(self, view: BatchView) -> Reasons:
-        arr = view.column(self.column)
-        if is_numeric(arr.type):
-            values, missing = view.numeric(self.column)
-            yield reason(Code.NOT_NULL, self.column), _present(values, missing)
-        else:
-            yield reason(Code.NOT_NULL, self.column), ~arr.is_null().to_numpy(zero_copy_only=False)
+        yield reason(Code.NOT_NULL, self.column), _evaluated(view, self.column)
 
 
 @dataclasses.dataclass(frozen=True)

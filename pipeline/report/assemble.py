@@ -22,7 +22,8 @@ from pipeline.report.anomalies import clean_schema_and_anomalies, written_range
 from pipeline.report.gate import gate_failures
 from pipeline.report.histograms import feature_histograms
 from pipeline.report.html import render_html
-from pipeline.stages.artifacts import StagedRun
+from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, OUTPUTS, QUARANTINE, RAW_PROFILE, SHARDS,
+                                       StagedRun)
 from transforms.counts import RowCounts
 
 SCHEMA_VERSION = 1
@@ -38,11 +39,11 @@ def version() -> str:
 def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, suite: Suite, staged: StagedRun,
              runner: str, seconds: float) -> dict:
     """The report of a finished pipeline (gate not settled yet); writes the files the report points to."""
-    raw, clean = read_json(staged.raw_profile), read_json(staged.clean_profile)
-    counts, outputs = RowCounts.from_json(read_json(staged.counts)), read_json(staged.outputs)
-    shards, quarantine = read_json(staged.shards), read_json(staged.quarantine)
+    raw, clean = read_json(staged.artifact(RAW_PROFILE)), read_json(staged.artifact(CLEAN_PROFILE))
+    counts, outputs = RowCounts.from_json(read_json(staged.artifact(COUNTS))), read_json(staged.artifact(OUTPUTS))
+    shards, quarantine = read_json(staged.artifact(SHARDS)), read_json(staged.artifact(QUARANTINE))
     ranges = {o["name"]: written_range(o, clean) for o in outputs if o["dtype"] == "float32"}
-    schema, anomalies = clean_schema_and_anomalies(staged.clean_stats,
+    schema, anomalies = clean_schema_and_anomalies(staged.stats(CLEAN_STATS),
                                                    {k: v for k, v in ranges.items() if v is not None})
     write_text(staged.output("schema.pbtxt"), text_format.MessageToString(schema))
     write_text(staged.output("anomalies.pbtxt"), text_format.MessageToString(anomalies))

@@ -1,8 +1,8 @@
 """The two charts report.html draws, written as SVG directly: a raw-vs-clean histogram and a bar chart.
 
-Both are a few dozen shapes, so building the markup is a string join (well under a millisecond per chart);
-matplotlib took about 65 ms a chart, which at 34 features was a tenth of a 1M-row run. Text stays text (the
-page's font, selectable); every string is escaped; nothing refers outside the SVG.
+Both are a few dozen shapes, so building the markup is a string join; a plotting library cost a noticeable share
+of a large run per chart (BENCHMARKS.md). Text stays text (the page's font, selectable); every string is
+escaped; nothing refers outside the SVG.
 """
 from __future__ import annotations
 

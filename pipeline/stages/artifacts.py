@@ -13,62 +13,27 @@ from pipeline.files import join
 ARTIFACTS_DIR, TMP_DIR, PROGRESS_DIR = "_artifacts", "_tmp", "_progress"  # removed when the run publishes
 DATA_DIR, QUARANTINE_DIR, STATS_DIR = "data", "quarantine", "stats"
 
+# The JSON artifacts under _artifacts/.
+RAW_PROFILE, CLEAN_PROFILE, OUTPUTS = "raw_profile.json", "clean_profile.json", "outputs.json"
+COUNTS, SHARDS, QUARANTINE = "counts.json", "shards.json", "quarantine.json"
+# The TFDV statistics under stats/.
+RAW_STATS, CLEAN_STATS = "raw.pb", "clean.pb"
+
 
 @dataclasses.dataclass(frozen=True)
 class StagedRun:
     """The paths of one run's staging directory."""
     root: str
 
-    def _artifact(self, name: str) -> str:
+    def artifact(self, name: str) -> str:
         return join(self.root, ARTIFACTS_DIR, name)
 
-    @property
-    def raw_profile(self) -> str:
-        return self._artifact("raw_profile.json")
+    def stats(self, name: str) -> str:
+        return join(self.root, STATS_DIR, name)
 
-    @property
-    def clean_profile(self) -> str:
-        return self._artifact("clean_profile.json")
-
-    @property
-    def outputs(self) -> str:
-        return self._artifact("outputs.json")
-
-    @property
-    def counts(self) -> str:
-        return self._artifact("counts.json")
-
-    @property
-    def shards(self) -> str:
-        return self._artifact("shards.json")
-
-    @property
-    def quarantine(self) -> str:
-        return self._artifact("quarantine.json")
-
-    @property
-    def raw_stats(self) -> str:
-        return join(self.root, STATS_DIR, "raw.pb")
-
-    @property
-    def clean_stats(self) -> str:
-        return join(self.root, STATS_DIR, "clean.pb")
-
-    @property
-    def data_dir(self) -> str:
-        return join(self.root, DATA_DIR)
-
-    @property
-    def quarantine_dir(self) -> str:
-        return join(self.root, QUARANTINE_DIR)
-
-    @property
-    def tmp_dir(self) -> str:
-        return join(self.root, TMP_DIR)
-
-    @property
-    def progress_dir(self) -> str:
-        return join(self.root, PROGRESS_DIR)
+    def dir(self, name: str) -> str:
+        """A directory of the stage: DATA_DIR, QUARANTINE_DIR, TMP_DIR or PROGRESS_DIR."""
+        return join(self.root, name)
 
     def output(self, name: str) -> str:
         """A published file's staged path (report.json, schema.pbtxt, ...)."""

@@ -17,7 +17,8 @@ from pipeline.config import RunConfig
 from pipeline.files import write_json
 from pipeline.inputs.plan import InputPlan
 from pipeline.progress import PASSES, ProgressSink
-from pipeline.stages.artifacts import StagedRun
+from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, DATA_DIR, OUTPUTS, QUARANTINE,
+                                       QUARANTINE_DIR, RAW_PROFILE, RAW_STATS, SHARDS, TMP_DIR, StagedRun)
 from pipeline.stages.check import CheckRows, SumCountsFn
 from pipeline.stages.fit import FitNormalization, outputs_json
 from pipeline.stages.normalize import Normalize
@@ -42,7 +43,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     raw = read("ReadForProfile", PROFILE_PASS)
     raw_profile = raw | "RawProfile" >> Profile(columns=columns, with_sketch=True)
     # Two statistics threads: this pass's main thread (read + profile) waits on TFDV otherwise.
-    _ = raw | "RawStatistics" >> WriteStatistics(path=staged.raw_stats, wrap=True, lanes=2)
+    _ = raw | "RawStatistics" >> WriteStatistics(path=staged.stats(RAW_STATS), wrap=True, lanes=2)
 
     fit_pass = read("ReadForFit", FIT_PASS) | "CheckForFit" >> CheckRows(
         compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
@@ -55,19 +56,19 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         pass_name=WRITE_PASS)
     normalized = write_pass.clean | "Normalize" >> Normalize(outputs=outputs)
     written, shards = normalized | "WriteShards" >> WriteShards(
-        num_shards=config.num_shards, data_dir=staged.data_dir, tmp_dir=staged.tmp_dir,
+        num_shards=config.num_shards, data_dir=staged.dir(DATA_DIR), tmp_dir=staged.dir(TMP_DIR),
         gzip=config.compression == "gzip")
-    _ = written | "CleanStatistics" >> WriteStatistics(path=staged.clean_stats, wrap=False)
+    _ = written | "CleanStatistics" >> WriteStatistics(path=staged.stats(CLEAN_STATS), wrap=False)
     quarantine = write_pass.quarantine | "WriteQuarantine" >> WriteQuarantine(
-        out_dir=staged.quarantine_dir, tmp_dir=staged.tmp_dir,
+        out_dir=staged.dir(QUARANTINE_DIR), tmp_dir=staged.dir(TMP_DIR),
         schema=plan.schema.append(pa.field(REASONS, pa.list_(pa.string()))))
     counts = write_pass.counts | "Counts" >> beam.CombineGlobally(SumCountsFn())
 
-    _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: write_json(staged.raw_profile, profile_json(a)))
-    _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: write_json(staged.clean_profile, profile_json(a)))
-    _ = outputs | "SaveOutputs" >> beam.Map(lambda o: write_json(staged.outputs, outputs_json(o)))
-    _ = counts | "SaveCounts" >> beam.Map(lambda c: write_json(staged.counts, c.to_json()))
+    _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: write_json(staged.artifact(RAW_PROFILE), profile_json(a)))
+    _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: write_json(staged.artifact(CLEAN_PROFILE), profile_json(a)))
+    _ = outputs | "SaveOutputs" >> beam.Map(lambda o: write_json(staged.artifact(OUTPUTS), outputs_json(o)))
+    _ = counts | "SaveCounts" >> beam.Map(lambda c: write_json(staged.artifact(COUNTS), c.to_json()))
     _ = (shards | "ListShards" >> beam.combiners.ToList()
-         | "SaveShards" >> beam.Map(lambda s: write_json(staged.shards, sorted(s, key=lambda d: d["path"]))))
+         | "SaveShards" >> beam.Map(lambda s: write_json(staged.artifact(SHARDS), sorted(s, key=lambda d: d["path"]))))
     _ = (quarantine | "ListQuarantine" >> beam.combiners.ToList()
-         | "SaveQuarantine" >> beam.Map(lambda q: write_json(staged.quarantine, q)))
+         | "SaveQuarantine" >> beam.Map(lambda q: write_json(staged.artifact(QUARANTINE), q)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError
 
 POLL_EVERY = 64  # batches between host reads of the device counters
 PROB_TOLERANCE = 1e-3  # softmax rows must sum to 1 within this
