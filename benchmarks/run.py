@@ -3,8 +3,8 @@
     python benchmarks/run.py [--rows 1000000] [--scale-rows 4000000] [--skip CASE ...] [--no-append]
 
 Each case runs in its own process; wall time is measured around the work inside it, peak RSS is the child's
-(os.wait4). Results print as a table with the target ratios and are appended to BENCHMARKS.md with the
-machine's description.
+(os.wait4). Results print as a table with the target ratios and replace the latest run in BENCHMARKS.md (the
+section after LATEST_HEADING; git keeps the earlier ones), with the machine's description.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ sys.path.insert(0, ROOT)
 from benchmarks.data import write_table  # noqa: E402
 
 SMALL_ROWS = 2_000
+
+
+LATEST_HEADING = "## Latest run"  # everything from this heading on is replaced by each `make bench`
 
 
 def run_case(name: str, args: dict, key: str | None = None) -> dict:
@@ -108,10 +111,15 @@ def main() -> int:
     lines = summarize(r, a.rows, a.scale_rows, size_mb)
     print("\n".join(lines))
     if not a.no_append:
-        with open(os.path.join(ROOT, "BENCHMARKS.md"), "a", encoding="utf-8") as f:
-            f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {a.rows:,} rows "
-                    f"({size_mb:.0f} MB Parquet)\n\nMachine: {machine()}. Command: `make bench`.\n\n")
-            f.write("\n".join(lines) + "\n")
+        latest = (f"{LATEST_HEADING}\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {a.rows:,} rows "
+                  f"({size_mb:.0f} MB Parquet). Machine: {machine()}. Command: `make bench`.\n\n"
+                  + "\n".join(lines) + "\n")
+        path = os.path.join(ROOT, "BENCHMARKS.md")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        head = text[:text.index(LATEST_HEADING)] if LATEST_HEADING in text else text.rstrip("\n") + "\n\n"
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(head + latest)
     return 0
 
 
