@@ -34,8 +34,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.config import COMPRESSIONS, RunConfig
     from transforms.extreme import DEFAULT_THRESHOLD
+    from pipeline.training.model_check import DEVICES, OUTPUT_KINDS, ModelCheckConfig
     from transforms.normalize import METHODS
     default = RunConfig.default
+
+    def check_default(name: str):
+        return ModelCheckConfig.__dataclass_fields__[name].default
     p = _Parser(prog="nanguard", description="Validate, quarantine, normalize and shard training data before "
                                              "it can make the loss NaN.")
     p.add_argument("--verbose", action="store_true", help="show tracebacks and Beam's logs")
@@ -71,18 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model-label", metavar="COL", help="label for the model check (default: the only --label)")
     r.add_argument("--model-loss", metavar="NAME", help="Keras loss for the model check (default: compiled loss)")
 
-    m = sub.add_parser("check-model", parents=[logging_flags], help="run a model over a run's shards; exit 0 if outputs, loss and "
-                                           "gradients are finite, 1 if not")
+    m = sub.add_parser("check-model", parents=[logging_flags],
+                       help="run a model over a run's shards; exit 0 if outputs, loss and gradients are finite, 1 if not")
     m.add_argument("--model", required=True, metavar="PATH", help=".keras, .h5 or a SavedModel directory")
     m.add_argument("--data", required=True, metavar="DIR", help="a nanguard output directory")
     m.add_argument("--label", metavar="COL", help="label feature; needed for the loss and gradient checks")
     m.add_argument("--loss", metavar="NAME", help="Keras loss name (default: the model's compiled loss)")
-    m.add_argument("--batch-size", type=int, default=256)
+    m.add_argument("--batch-size", type=int, default=check_default("batch_size"))
     m.add_argument("--max-batches", type=int, metavar="N", help="check only the first N batches")
     m.add_argument("--mixed-precision", action="store_true", help="check under the mixed_float16 policy")
-    m.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    m.add_argument("--device", choices=DEVICES, default=check_default("device"))
     m.add_argument("--features", metavar="A,B,...", help="features stacked into a single-input model, in order")
-    m.add_argument("--outputs", choices=("auto", "probability", "any"), default="auto",
+    m.add_argument("--outputs", choices=OUTPUT_KINDS, default=check_default("outputs"),
                    help="probability: check outputs lie in [0, 1] (auto: when the last layer is softmax/sigmoid)")
     m.add_argument("--unsafe-model", action="store_true",
                    help="load models that hold code (Keras safe_mode off); only for models you trust")

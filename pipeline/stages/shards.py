@@ -236,9 +236,11 @@ class WriteShards(beam.PTransform):
 
     def expand(self, normalized: beam.PCollection[pa.RecordBatch]
                ) -> tuple[beam.PCollection[pa.RecordBatch], beam.PCollection[dict]]:
-        encoded = normalized | "Encode" >> beam.ParDo(EncodeFn(self._num_shards)).with_output_types(
-            EncodedBatch).with_outputs(WRITTEN_TAG, main="encoded")
-        encoded[WRITTEN_TAG].element_type = pa.RecordBatch  # tagged outputs take no type hint; the coder follows
+        encoded = normalized | "Encode" >> beam.ParDo(EncodeFn(self._num_shards)).with_outputs(
+            WRITTEN_TAG, main="encoded")
+        # Outputs of with_outputs take no type hint; their coders (and Beam's cheap size estimates) follow these.
+        encoded.encoded.element_type = EncodedBatch
+        encoded[WRITTEN_TAG].element_type = pa.RecordBatch
         staged = encoded.encoded | "Stage" >> beam.ParDo(StageShardsFn(self._tmp_dir, self._gzip))
         shard_keys = normalized.pipeline | "ShardIds" >> beam.Create([(k, None) for k in range(self._num_shards)])
         shards = ({"all": shard_keys, "staged": staged}
