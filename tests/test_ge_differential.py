@@ -189,9 +189,9 @@ def test_nanguard_agrees_with_ge_on_random_tables(case):
 
 
 @pytest.mark.slow
-def test_nanguard_agrees_with_ge_on_200k_rows():
+def test_nanguard_agrees_with_ge_on_50k_rows():
     rng = np.random.default_rng(3)
-    n = 200_000
+    n = 50_000  # far beyond the quantile sketch's exact limit, small enough for GE's pandas engine
     a = rng.normal(0, 1, n)
     a[rng.choice(n, 300, replace=False)] = np.nan
     a[rng.choice(n, 200, replace=False)] = np.inf
