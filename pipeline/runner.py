@@ -22,7 +22,7 @@ from pipeline.report.assemble import assemble, settle, write_report
 from pipeline.stages import graph
 from pipeline.stages.artifacts import PROGRESS_DIR
 from pipeline.stages.local_runner import new_pipeline, pipeline_options
-from pipeline.staging import discard, new_stage, prepare_output, publish
+from pipeline.staging import claim_output, discard, nanguard_written, new_stage, publish
 
 
 def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) -> dict:
@@ -37,8 +37,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     elif settings:
         raise TypeError("give either a RunConfig or keyword settings, not both")
     started = time.time()
-    prepare_output(config.output, config.overwrite)
-    plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector))
+    plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector),
+                       exclude=frozenset(nanguard_written(config.output)))
     check_columns(plan, config.labels, config.passthrough)
     try:
         suite = load_suite(config.suite, read_bytes) if config.suite else default_suite()
@@ -49,6 +49,10 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
         raise ConfigError(str(e)) from None
     options = pipeline_options(config.beam_args)
     runner = str(options.view_as(StandardOptions).runner)
+    if plan.skipped and log:
+        log.event("skipped_inputs", f"[nanguard] --input: left out {len(plan.skipped)} file(s) nanguard wrote in "
+                                    f"{config.output} (e.g. {plan.skipped[0]})", skipped=list(plan.skipped))
+    lock = claim_output(config.output, config.overwrite, plan.files)
     staged = new_stage(config.output)
     try:
         p = new_pipeline(options)
@@ -70,6 +74,9 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     except BaseException:  # a failure, Ctrl-C or SIGTERM: nothing half-written stays behind
         discard(staged)
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     return report
 
 

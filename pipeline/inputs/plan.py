@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, InputError
-from pipeline.files import match
+from pipeline.files import is_remote, match
 from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
                                      read_record_batches)
 from transforms.labels import LabelSpec
@@ -43,6 +43,7 @@ class InputPlan:
     format: str
     kinds: Mapping[str, str]  # column -> int | float | string | int_list | float_list
     units: tuple[ReadUnit, ...]
+    skipped: tuple[str, ...] = ()  # matched, but written by nanguard (an earlier run's outputs): not read
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -65,8 +66,12 @@ def format_of(path: str) -> str | None:
     return _EXTENSIONS.get(os.path.splitext(name)[1])
 
 
-def match_inputs(patterns: tuple[str, ...]) -> list[str]:
+def match_inputs(patterns: tuple[str, ...], exclude: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(the files the patterns match, each once, in pattern then name order; those left out because they are in
+    `exclude`: real paths of files nanguard itself wrote)."""
     files: list[str] = []
+    seen: set[str] = set()
+    skipped: list[str] = []
     for pattern in patterns:
         if os.path.isdir(pattern):
             raise InputError(f"--input {pattern}: is a directory; give a file or a glob such as '{pattern}/*.csv'")
@@ -75,16 +80,25 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
         except Exception as e:  # Beam raises BeamIOError for unknown schemes and unreachable buckets
             raise InputError(f"--input {pattern}: cannot list it ({e})") from None
         paths = sorted(p for p in found if not p.endswith("/"))
+        ours = [p for p in paths if not is_remote(p) and os.path.realpath(p) in exclude]
+        skipped += [p for p in ours if p not in skipped]
+        paths = [p for p in paths if p not in ours]
         if not paths:
-            raise InputError(f"--input {pattern}: matches no file; check the path and quote globs so the shell "
-                             f"does not expand them")
-        files.extend(p for p in paths if p not in files)
-    return files
+            why = (f"matches only files nanguard wrote in its output directory ({ours[0]})" if ours
+                   else "matches no file; check the path and quote globs so the shell does not expand them")
+            raise InputError(f"--input {pattern}: {why}")
+        for p in paths:
+            key = p if is_remote(p) else os.path.realpath(p)  # one file named two ways is read once
+            if key not in seen:
+                seen.add(key)
+                files.append(p)
+    return files, skipped
 
 
-def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None,
-                vector_columns: tuple[str, ...] = ()) -> InputPlan:
-    files = match_inputs(patterns)
+def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_columns: tuple[str, ...] = (),
+                exclude: frozenset[str] = frozenset()) -> InputPlan:
+    """The plan for reading `patterns`; `exclude`: real paths never to read (nanguard's own outputs)."""
+    files, skipped = match_inputs(patterns, exclude)
     if fmt is None:
         found = {f: format_of(f) for f in files}
         unknown = [f for f, k in found.items() if k is None]
@@ -119,7 +133,7 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None,
     if not any_rows:
         where = files[0] if len(files) == 1 else f"none of the {len(files)} input files"
         raise InputError(f"{where}: no data rows (only a header or schema); check that the export finished")
-    return InputPlan(tuple(patterns), fmt, kinds, tuple(units))
+    return InputPlan(tuple(patterns), fmt, kinds, tuple(units), tuple(skipped))
 
 
 def _schema_drift(first: str, path: str, expected: set, got: set) -> None:
