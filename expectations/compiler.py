@@ -134,10 +134,15 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
                 _note_impute(impute, e, c, where, schema)
                 add(e, c, PendingExtreme(c, threshold, action), dict(e.kwargs, column=c))
             continue
-        if column == ALL_COLUMNS:
-            targets = numeric
+        repairs = e.action in ("clip", "impute")
+        if column == ALL_COLUMNS:  # a repair never rewrites a label or a pass-through column
+            targets = scalar_features if repairs else numeric
         else:
             targets = [_need(column, schema, where, None if e.type in ANY_COLUMN_TYPES else numeric)]
+            if repairs and (column in label_names or column in options.passthrough):
+                raise SuiteError(f"{where}: on_fail {e.action} would rewrite '{column}', a "
+                                 f"{'label' if column in label_names else 'pass-through column'}; nanguard never "
+                                 f"clips or imputes those. Use on_fail quarantine (or warn) for it")
         for c in targets:
             _note_impute(impute, e, c, where, schema)
             add(e, c, _rule(e, c, where, schema), dict(e.kwargs, column=c))

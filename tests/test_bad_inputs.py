@@ -3,6 +3,7 @@
 Either the rows are quarantined with the named reason (and the run's exit code is the gate's), or the run
 exits 2 with one line naming the file, line or column, what is wrong and how to fix it, and no traceback.
 """
+import glob
 import gzip
 import json
 import os
@@ -211,3 +212,14 @@ def test_unparseable_text_is_kept_verbatim(tmp_path):
     assert json.loads(q.column("__unparseable")[0].as_py()) == {"x": "abc"}
     assert report["features"]["x"]["kind"] == "float"  # one bad cell does not make the column text
 
+
+
+def test_a_blank_line_in_a_one_column_csv_is_a_missing_value_not_a_lost_row(tmp_path):
+    lines = ["" if i % 10 == 9 else f"{41.88 + i / 1000:.4f}" for i in range(50)]  # rows 9, 19, ... are blank
+    src = csv("lat\n" + "\n".join(lines) + "\n")(tmp_path)[0]
+    out = tmp_path / "out"
+    assert main(["run", "--input", src, "--output", str(out), "--quiet", "--max-quarantine-fraction", "1"]) == 0
+    counts = json.load(open(out / "report.json"))["counts"]
+    assert (counts["input_rows"], counts["quarantined_rows"], counts["by_rule"]) == (50, 5, {"missing:lat": 5})
+    q = pq.read_table(next(iter(glob.glob(str(out / "quarantine" / "*.parquet")))))
+    assert q.column("__row_index").to_pylist() == [9, 19, 29, 39, 49]  # data row numbers, as in the file

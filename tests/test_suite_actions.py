@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from pipeline.cli import main
 from pipeline.runner import run
@@ -38,7 +39,7 @@ def e(etype, on_fail=None, **kwargs):
 
 
 def shard_values(out, column):
-    import tensorflow as tf
+
     spec = json.load(open(out / "feature_spec.json"))
     files = sorted(str(p) for p in (out / "data").iterdir())
     desc = {column: tf.io.FixedLenFeature([], tf.float32 if spec[column]["dtype"] == "float32" else tf.int64)}
@@ -145,3 +146,28 @@ def test_suite_init_drafts_a_suite_the_same_data_passes(data, tmp_path, capsys):
     capsys.readouterr()
     assert main(["suite", "init", "--input", str(clean), "--output", str(suite)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_a_repair_on_every_column_never_rewrites_a_label_and_naming_one_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    src = tmp_path / "trips.csv"
+    pd.DataFrame({"fare": 3.25 + rng.lognormal(2, 0.6, 300), "lat": 41.88 + 0.03 * rng.standard_normal(300),
+                  "tipped": (rng.random(300) < 0.3).astype(int)}).to_csv(src, index=False)
+    clip_all = write_suite(tmp_path / "clip.json", e("expect_column_values_to_be_between", "clip", column="*",
+                                                     min_value=0, max_value=0.5))
+    out = tmp_path / "o"
+    assert main(["run", "--input", str(src), "--output", str(out), "--suite", clip_all, "--label", "tipped:binary",
+                 "--quiet"]) == 0
+    report = json.load(open(out / "report.json"))
+    assert set(report["counts"]["repaired"]) == {"clipped:fare", "clipped:lat"}  # the label is not a target
+    written = []
+    for shard in report["outputs"]["shards"]:
+        for record in tf.data.TFRecordDataset(str(out / shard["path"]), "GZIP"):
+            written.append(tf.train.Example.FromString(record.numpy()).features.feature["tipped"].int64_list.value[0])
+    assert sum(written) == int(pd.read_csv(src).tipped.sum()) > 0  # every positive label written as it was
+    clip_label = write_suite(tmp_path / "clip_label.json", e("expect_column_values_to_be_between", "clip",
+                                                             column="tipped", min_value=0, max_value=0.5))
+    capsys.readouterr()
+    assert main(["run", "--input", str(src), "--output", str(tmp_path / "o2"), "--suite", clip_label,
+                 "--label", "tipped:binary", "--quiet"]) == 2
+    assert "would rewrite 'tipped', a label" in capsys.readouterr().err

@@ -36,11 +36,15 @@ def open_input(path: str):
 
 
 def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
-    """A streaming pyarrow CSV reader that keeps every cell as text (numbers are parsed by nanguard)."""
+    """A streaming pyarrow CSV reader that keeps every cell as text (numbers are parsed by nanguard).
+
+    In a file of one column a blank line is a row whose value is missing, not a line to skip (pyarrow's default),
+    so no row is lost and row indexes stay line numbers."""
     read = pacsv.ReadOptions(block_size=block_size, use_threads=False)
+    parse = pacsv.ParseOptions(ignore_empty_lines=not (columns and len(columns) == 1))
     convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns} if columns else None,
                                    strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
-    return pacsv.open_csv(f, read_options=read, convert_options=convert)
+    return pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
 
 
 def csv_problem(path: str, e: Exception, columns=None) -> InputError:
