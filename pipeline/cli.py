@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--features", metavar="A,B,...", help="features stacked into a single-input model, in order")
     m.add_argument("--outputs", choices=OUTPUT_KINDS, default=check_default("outputs"),
                    help="probability: check outputs lie in [0, 1] (auto: when the last layer is softmax/sigmoid)")
+    m.add_argument("--allow-failed", action="store_true",
+                   help="check the model on shards whose nanguard gate failed (refused otherwise, exit 2)")
     m.add_argument("--unsafe-model", action="store_true",
                    help="load models that hold code (Keras safe_mode off); only for models you trust")
 
@@ -210,7 +212,7 @@ def _check_model(args, beam_args) -> int:
     result = check_model(ModelCheckConfig(
         model=args.model, data=args.data, label=args.label, loss=args.loss, batch_size=args.batch_size,
         max_batches=args.max_batches, mixed_precision=args.mixed_precision, device=args.device, features=features,
-        outputs=args.outputs, safe_mode=not args.unsafe_model))
+        outputs=args.outputs, safe_mode=not args.unsafe_model, allow_failed=args.allow_failed))
     log = _log(args)
     if log.fmt == "json":
         log.event("model_check", "", **{k: result[k] for k in ("passed", "failures", "device", "examples",

@@ -135,3 +135,50 @@ def test_python_api_takes_keywords_and_returns_a_failed_report_without_raising(t
     assert report["gate"]["failures"][0].startswith("quarantined 5.00% of rows")
     with pytest.raises(pipeline.ConfigError, match="y:softmax|not one of"):
         pipeline.run(inputs=[src], output=str(tmp_path / "o2"), labels=["y:softmax"])
+
+
+def test_a_report_edited_to_say_passed_is_refused_by_the_loader_gate_and_model_check(tmp_path, capsys):
+    from pipeline.cli import main
+    out, report = _run(tmp_path, bad_rows=40)  # failed: 1% quarantined
+    path = os.path.join(out, "report.json")
+    doc = json.load(open(path))
+    doc["passed"], doc["gate"]["failures"] = True, []
+    json.dump(doc, open(path, "w"))
+    with pytest.raises(GateNotPassedError, match="gate FAILED.*quarantined 1.00% of rows"):
+        load_dataset(out, 256)
+    assert main(["gate", out]) == 1
+    model = tmp_path / "m.keras"
+    inputs = keras.Input((2,))
+    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs)).save(model)
+    capsys.readouterr()
+    assert main(["check-model", "--model", str(model), "--data", out, "--features", "a,b"]) == 2
+    assert "gate FAILED" in capsys.readouterr().err
+    assert main(["check-model", "--model", str(model), "--data", out, "--features", "a,b", "--allow-failed"]) == 0
+    assert "checked anyway (--allow-failed)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("tamper", ["delete a shard", "truncate a shard", "swap two shards", "edit feature_spec",
+                                    "edit normalization"])
+def test_gate_and_loader_refuse_an_output_changed_after_its_run(tmp_path, tamper):
+    from pipeline.cli import main
+    out, report = _run(tmp_path)
+    shards = [os.path.join(out, s["path"]) for s in report["outputs"]["shards"]]
+    assert main(["gate", out]) == 0
+    if tamper == "delete a shard":
+        os.remove(shards[0])
+    elif tamper == "truncate a shard":
+        open(shards[1], "r+b").truncate(100)
+    elif tamper == "swap two shards":
+        os.rename(shards[0], shards[0] + ".tmp")
+        os.rename(shards[1], shards[0])
+        os.rename(shards[0] + ".tmp", shards[1])
+    else:
+        name = "feature_spec.json" if tamper == "edit feature_spec" else "normalization.json"
+        doc = json.load(open(os.path.join(out, name)))
+        key = "a"
+        doc[key] = {"kind": "VarLenFeature", "dtype": "float32"} if name == "feature_spec.json" else dict(
+            doc[key], scale=doc[key]["scale"] * 10)
+        json.dump(doc, open(os.path.join(out, name), "w"))
+    assert main(["gate", out]) == 1
+    with pytest.raises(ShardIntegrityError, match="missing|does not match"):
+        load_dataset(out, 256)

@@ -21,6 +21,7 @@ from pipeline.inputs.plan import InputPlan
 from pipeline.report.anomalies import clean_schema_and_anomalies, written_range
 from pipeline.report.gate import gate_failures
 from pipeline.report.histograms import feature_histograms
+from pipeline.report.integrity import checksums
 from pipeline.report.html import render_html
 from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, OUTPUTS, QUARANTINE, RAW_PROFILE, SHARDS,
                                        StagedRun)
@@ -75,7 +76,7 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
         "expectations": expectation_results(compiled, counts, raw, columns),
         "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
         "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
-                    "normalization": "normalization.json"},
+                    "normalization": "normalization.json", "checksums": checksums(staged.root)},
         "model_check": None,
         "run": {"nanguard_version": version(), "runner": runner, "inputs": list(config.inputs),
                 "format": plan.format, "files": len(plan.files), "seconds": round(seconds, 3)},

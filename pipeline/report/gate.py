@@ -52,12 +52,18 @@ def report_schema() -> dict:
     return json.loads(resources.files("pipeline.report").joinpath("schemas/report.schema.json").read_text("utf-8"))
 
 
+def locate(path: str) -> tuple[str, str]:
+    """(report.json's path, the output directory) for a path naming either."""
+    if os.path.isdir(path) if not is_remote(path) else not path.endswith(".json"):
+        return join(path, "report.json"), path
+    return path, os.path.dirname(path) if not is_remote(path) else path.rsplit("/", 1)[0]
+
+
 def read_report(path: str) -> dict:
     """A report.json (or the output directory holding one, on any Beam filesystem), validated against the
     shipped JSON Schema."""
     import jsonschema
-    if os.path.isdir(path) if not is_remote(path) else not path.endswith(".json"):
-        path = join(path, "report.json")
+    path, _ = locate(path)
     try:
         if not exists(path):
             raise FileNotFoundError(path)
@@ -74,8 +80,17 @@ def read_report(path: str) -> dict:
     return report
 
 
+def derived_failures(report: dict) -> list[str]:
+    """The gate's failures as its rules give them from the report's content (an edited "passed" changes
+    nothing); the recorded failures when the report says it failed for a reason the rules cannot see."""
+    return gate_failures(report) or ([] if report["passed"] else list(report["gate"]["failures"]) or
+                                     ["report.json says the gate failed"])
+
+
 def gate(path: str) -> tuple[bool, list[str]]:
-    """(passed, failures) of a finished run, re-derived from its report."""
+    """(passed, failures) of a finished run, re-derived from its report and checked against the bytes it
+    vouches for (a shard deleted, truncated or swapped, or feature_spec.json edited, fails the gate)."""
+    from pipeline.report.integrity import integrity_failures
     report = read_report(path)
-    failures = gate_failures(report)
-    return report["passed"] and not failures, failures or list(report["gate"]["failures"])
+    failures = derived_failures(report) + integrity_failures(locate(path)[1] or ".", report)
+    return not failures, failures

@@ -6,10 +6,10 @@ training script cannot silently use ungated or tampered data.
 """
 from __future__ import annotations
 
-import hashlib
-
 from pipeline.errors import NanguardError
-from pipeline.files import exists, join, match, open_read, read_json
+from pipeline.files import exists, join, match, read_json
+from pipeline.report.gate import derived_failures, read_report
+from pipeline.report.integrity import integrity_failures
 
 _CHUNK = 8 << 20
 
@@ -57,33 +57,27 @@ def shard_paths(out_dir: str) -> list[str]:
     return sorted(match(join(out_dir, "data/part-*.tfrecord*")))
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open_read(path) as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def verify(out_dir: str, allow_failed: bool = False, checksums: bool = True) -> dict:
+    """The report of a finished run whose shards may be trained on; raises DatasetRefusedError otherwise.
 
-
-def verify(out_dir: str, allow_failed: bool = False) -> dict:
-    """The report of a finished run whose shards may be trained on; raises DatasetRefusedError otherwise."""
-    report = report_of(out_dir)
-    if report is None:
+    The gate is re-derived from the report as `nanguard gate` does (an edited "passed" does not count), and with
+    `checksums` every shard and every file beside them must hash to what the report recorded."""
+    if not exists(join(out_dir, "report.json")):
         raise GateNotPassedError(f"{out_dir}: no report.json, so the run did not finish (or this is not a nanguard "
                                  f"output); rerun `nanguard run` and train only when its gate passes")
-    if not report.get("passed") and not allow_failed:
-        failures = "; ".join(report.get("gate", {}).get("failures", [])) or "see report.json"
-        raise GateNotPassedError(f"{out_dir}: the nanguard gate FAILED ({failures}); fix the data, or pass "
-                                 f"allow_failed=True to load it anyway")
-    for shard in report["outputs"]["shards"]:
-        path = join(out_dir, shard["path"])
-        if not exists(path):
-            raise ShardIntegrityError(f"{path}: shard listed in report.json is missing; rerun `nanguard run`")
-        actual = sha256_of(path)
-        if actual != shard["sha256"]:
-            raise ShardIntegrityError(f"{path}: SHA-256 {actual[:16]}... does not match {shard['sha256'][:16]}... "
-                                      f"recorded in report.json; the shard changed after the run. Rerun "
-                                      f"`nanguard run` (or pass verify=False if you changed it on purpose)")
+    try:
+        report = read_report(out_dir)
+    except NanguardError as e:
+        raise DatasetRefusedError(e.message) from None
+    failures = derived_failures(report)
+    if failures and not allow_failed:
+        raise GateNotPassedError(f"{out_dir}: the nanguard gate FAILED ({'; '.join(failures) or 'see report.json'}); "
+                                 f"fix the data, or pass allow_failed=True to load it anyway")
+    if checksums:
+        problems = integrity_failures(out_dir, report)
+        if problems:
+            raise ShardIntegrityError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                                      + " (or pass verify_checksums=False if you changed it on purpose)")
     return report
 
 
@@ -165,12 +159,7 @@ def load_dataset(out_dir: str, batch_size: int, label: str | None = None, *, fea
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: needs a whole number >= 1")
-    if verify_checksums:
-        verify(out_dir, allow_failed=allow_failed)
-    else:
-        report = report_of(out_dir)
-        if report is None or (not report.get("passed") and not allow_failed):
-            verify(out_dir, allow_failed=allow_failed)  # raises with the reason
+    verify(out_dir, allow_failed=allow_failed, checksums=verify_checksums)
     spec = feature_spec(out_dir)
     if label is not None and label not in spec:
         raise NanguardError(f"label={label!r}: not in {out_dir}/feature_spec.json (features: {', '.join(spec)})")

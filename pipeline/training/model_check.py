@@ -34,6 +34,10 @@ class ModelCheckConfig:
     features: tuple[str, ...] | None = None
     outputs: str = "auto"
     safe_mode: bool = True
+    # The data's own gate: shards of a run whose gate failed (or that changed since) are refused unless
+    # allow_failed; verify_data=False only where the caller vouches for the data (`run --model` on its staging).
+    allow_failed: bool = False
+    verify_data: bool = True
 
     def __post_init__(self):
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -134,14 +138,23 @@ def _device(choice: str) -> tuple[str, str]:
 def check_model(config: ModelCheckConfig) -> dict:
     """Runs the checks; returns the result that goes to report.json['model_check'] (see `passed`)."""
     import tensorflow as tf
-    from pipeline.training.dataset import feature_spec, read_shards, report_of, shard_paths
+    from pipeline.report.gate import derived_failures
+    from pipeline.training.dataset import DatasetRefusedError, feature_spec, read_shards, report_of, shard_paths, verify
     from pipeline.training.explain import explain
     from pipeline.training.model import as_handler
 
     started = time.time()
     spec = feature_spec(config.data)
     paths = shard_paths(config.data)
-    report = report_of(config.data) or {}
+    data_failures = None  # not verified
+    if config.verify_data:
+        try:
+            report = verify(config.data, allow_failed=config.allow_failed)
+        except DatasetRefusedError as e:
+            raise type(e)(e.message.replace("pass allow_failed=True", "pass --allow-failed")) from None
+        data_failures = derived_failures(report)
+    else:
+        report = report_of(config.data) or {}
     roles = {k: v.get("role") for k, v in report.get("features", {}).items()}
     if config.label is not None and config.label not in spec:
         raise ConfigError(f"--label {config.label}: not in {config.data}/feature_spec.json (features: "
@@ -194,6 +207,7 @@ def check_model(config: ModelCheckConfig) -> dict:
     failures = _failure_lines(checks, failure, config.mixed_precision)
     return {
         "passed": not failures,
+        "data_gate_failures": data_failures,  # the data's own gate (None: not verified here)
         "failures": failures,
         "model": str(model_name),
         "data": config.data,
@@ -347,6 +361,9 @@ def summary(result: dict) -> str:
             f" ({rate:,.0f} examples/s)" if rate else f"model check: {result['examples']} examples on "
                                                      f"{result['device']}")
     lines = [head]
+    if result.get("data_gate_failures"):
+        lines.append(f"  data: the nanguard gate of {result['data']} FAILED ({'; '.join(result['data_gate_failures'])}); "
+                     f"checked anyway (--allow-failed)")
     for name, c in result["checks"].items():
         if not c["checked"]:
             continue
