@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file or glob (local, gs://, any Beam filesystem); repeatable")
     r.add_argument("--output", required=True, metavar="DIR")
     r.add_argument("--format", choices=("csv", "parquet", "tfrecord"), help="default: from the extension")
+    r.add_argument("--delimiter", metavar="CHAR", help="CSV field separator: ',' ';' '|' or 'tab' (default: sniffed "
+                                                       "from each file's header)")
     r.add_argument("--suite", metavar="SUITE.json", help="Great Expectations suite (default: packaged suite)")
     r.add_argument("--label", action="append", default=[], metavar="COL[:KIND]",
                    help="label column; KIND binary|probability|class=N|onehot|probvec (default probability)")
@@ -168,9 +170,10 @@ def _error(e: Exception, verbose: bool) -> int:
 
 
 def _config(args, beam_args):
-    from pipeline.config import RunConfig, parse_labels
+    from pipeline.config import RunConfig, parse_delimiter, parse_labels
     labels = parse_labels(args.label)
-    return RunConfig(inputs=tuple(args.input), output=args.output, format=args.format, suite=args.suite,
+    return RunConfig(inputs=tuple(args.input), output=args.output, format=args.format,
+                     delimiter=parse_delimiter(args.delimiter), suite=args.suite,
                      labels=labels, passthrough=tuple(args.passthrough), normalize=args.normalize,
                      num_shards=args.num_shards, compression=args.compression,
                      max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,

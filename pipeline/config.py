@@ -9,6 +9,11 @@ from transforms.labels import LabelSpec
 from transforms.normalize import METHODS
 
 
+def parse_delimiter(text: str | None) -> str | None:
+    """'tab' and '\\t' spelled out on a command line mean a tab."""
+    return "\t" if text in ("tab", "\\t", "TAB") else text
+
+
 def parse_labels(texts) -> tuple[LabelSpec, ...]:
     """'COL[:KIND]' strings (or LabelSpecs) -> LabelSpecs; a bad one is a ConfigError naming it."""
     try:
@@ -25,6 +30,7 @@ class RunConfig:
     inputs: tuple[str, ...]
     output: str
     format: str | None = None
+    delimiter: str | None = None  # CSV field separator; None: sniffed from each file's header
     suite: str | None = None  # path of a GE suite; None: the packaged default suite
     labels: tuple[LabelSpec, ...] = ()
     passthrough: tuple[str, ...] = ()
@@ -44,6 +50,8 @@ class RunConfig:
     def __post_init__(self):
         if not self.inputs:
             raise ConfigError("give at least one --input")
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in "\"\r\n"):
+            raise ConfigError(f"--delimiter {self.delimiter!r}: needs one character such as ',' ';' '|' or 'tab'")
         if self.normalize not in METHODS:
             raise ConfigError(f"--normalize {self.normalize}: not one of {', '.join(METHODS)}")
         if not isinstance(self.num_shards, int) or self.num_shards < 1:

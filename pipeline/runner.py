@@ -38,7 +38,7 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
         raise TypeError("give either a RunConfig or keyword settings, not both")
     started = time.time()
     plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector),
-                       exclude=frozenset(nanguard_written(config.output)))
+                       exclude=frozenset(nanguard_written(config.output)), delimiter=config.delimiter)
     check_columns(plan, config.labels, config.passthrough)
     try:
         suite = load_suite(config.suite, read_bytes) if config.suite else default_suite()

@@ -223,3 +223,34 @@ def test_a_blank_line_in_a_one_column_csv_is_a_missing_value_not_a_lost_row(tmp_
     assert (counts["input_rows"], counts["quarantined_rows"], counts["by_rule"]) == (50, 5, {"missing:lat": 5})
     q = pq.read_table(next(iter(glob.glob(str(out / "quarantine" / "*.parquet")))))
     assert q.column("__row_index").to_pylist() == [9, 19, 29, 39, 49]  # data row numbers, as in the file
+
+
+def test_a_separator_other_than_comma_is_sniffed_or_given(tmp_path):
+    rows = "".join(f"{41.88 + i / 1e4:.4f};{1.4e9 + i:.0f};Flash Cab;{i % 2}\n" for i in range(40))
+    for name, text, extra in (("semi.csv", "lat;ts;company;y\n" + rows + "inf;1400000000;Sun Taxi;1\n", []),
+                              ("tab.csv", ("lat;ts;company;y\n" + rows).replace(";", "\t"), ["--delimiter", "tab"])):
+        src = csv(text, name)(tmp_path)[0]
+        out = tmp_path / f"out-{name}"
+        main(["run", "--input", src, "--output", str(out), "--quiet", "--label", "y:binary"] + extra)
+        report = json.load(open(out / "report.json"))
+        assert list(report["features"]) == ["lat", "ts", "company", "y"]  # not one text column per row
+        assert report["features"]["company"]["kind"] == "string" and report["features"]["ts"]["kind"] == "int"
+        assert report["counts"]["by_rule"] == ({"pos_inf:lat": 1} if name == "semi.csv" else {})
+
+
+def test_column_kinds_do_not_depend_on_where_in_the_file_a_value_sits(tmp_path):
+    """Past the first MB (the sample): an integer column meets 0.5, a column empty so far meets numbers and inf,
+    and a numeric column meets a stray word. Numbers stay numbers; only the real faults are quarantined."""
+    n = 60_000  # ~1.6 MB of CSV
+    lines = [f"{41.88 + (i % 997) / 1e4:.4f},{i},,{i % 2}" for i in range(n)]
+    lines += ["41.8800,0.5,2.5,1", "41.8800,7,inf,0", "41.8800,+8,+3.5,1", "abc,9,1.5,0"]
+    src = csv("lat,count,later,y\n" + "\n".join(lines) + "\n")(tmp_path)[0]
+    out = tmp_path / "out"
+    assert main(["run", "--input", src, "--output", str(out), "--quiet", "--label", "y:binary"]) == 1
+    report = json.load(open(out / "report.json"))
+    kinds = {k: f["kind"] for k, f in report["features"].items()}
+    assert kinds == {"lat": "float", "count": "float", "later": "float", "y": "int"}
+    # every row of 'later' but four is empty: missing, and the gate fails on them; 0.5 and +8 are numbers
+    assert report["counts"]["by_rule"]["pos_inf:later"] == 1 and report["counts"]["by_rule"]["unparseable:lat"] == 1
+    assert "unparseable:count" not in report["counts"]["by_rule"]
+    assert report["features"]["count"]["raw"]["max"] == n - 1 and report["features"]["count"]["raw"]["min"] == 0

@@ -50,7 +50,22 @@ def parse_numbers(arr: pa.Array, kind: str) -> tuple[pa.Array, np.ndarray]:
     bad = present & ~ok
     if bad.any():
         text = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), text)
+    text = pc.replace_substring_regex(text, r"^\+", "")  # '+5', '+inf': numbers, which Arrow's cast refuses
     return pc.cast(text, pa.int64() if kind == "int" else pa.float64()), bad
+
+
+def widened_kind(kind: str | None, arr: pa.Array) -> str | None:
+    """The kind a column inferred from an earlier sample takes after seeing these cells too: an integer column
+    becomes float when a decimal number appears; a column empty so far takes the kind of its first cells (None
+    while still empty). Text stays text, and a stray word in a numeric column stays a row fault."""
+    if kind == "int":
+        text = clean_text(arr)
+        decimal = _matches(text, FLOAT_PATTERN) & ~_matches(text, INT_PATTERN)
+        return "float" if decimal.any() else "int"
+    if kind is None:
+        present = len(arr) - clean_text(arr).null_count
+        return infer_kind(arr) if present else None
+    return kind
 
 
 def parse_number_lists(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:

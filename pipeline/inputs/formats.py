@@ -35,13 +35,30 @@ def open_input(path: str):
     return raw
 
 
-def csv_reader(f, columns: tuple[str, ...] | None, block_size: int):
+DELIMITERS = (",", ";", "\t", "|")  # what sniffing considers, comma first on ties
+SNIFF_BYTES = 64 << 10
+
+
+def sniff_delimiter(path: str) -> str:
+    """The field separator of a CSV file from its header line: the candidate that occurs most often outside
+    quotes (a comma when none does: a one-column file)."""
+    with open_input(path) as f:
+        head = f.read(SNIFF_BYTES)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    line = text.split("\n", 1)[0].rstrip("\r")
+    unquoted = "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def csv_reader(f, columns: tuple[str, ...] | None, block_size: int, delimiter: str = ","):
     """A streaming pyarrow CSV reader that keeps every cell as text (numbers are parsed by nanguard).
 
     In a file of one column a blank line is a row whose value is missing, not a line to skip (pyarrow's default),
     so no row is lost and row indexes stay line numbers."""
     read = pacsv.ReadOptions(block_size=block_size, use_threads=False)
-    parse = pacsv.ParseOptions(ignore_empty_lines=not (columns and len(columns) == 1))
+    parse = pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=not (columns and len(columns) == 1))
     convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns} if columns else None,
                                    strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True)
     return pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
@@ -95,11 +112,12 @@ def decode_examples(records: list[bytes], path: str) -> pa.RecordBatch:
                          f"record must be a tf.Example and give each feature the same type") from None
 
 
-def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_group: int | None = None):
+def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_group: int | None = None,
+                delimiter: str = ","):
     """One read unit's batches as stored: CSV cells as text, Parquet as typed, TFRecord as list columns."""
     if fmt == "csv":
         with open_input(path) as f:
-            reader = csv_reader(f, columns, CSV_BLOCK_BYTES)
+            reader = csv_reader(f, columns, CSV_BLOCK_BYTES, delimiter)
             while True:
                 try:
                     batch = reader.read_next_batch()

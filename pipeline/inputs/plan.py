@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 from pipeline.errors import ConfigError, InputError
 from pipeline.files import is_remote, match
 from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
-                                     read_record_batches)
+                                     read_record_batches, sniff_delimiter)
 from transforms.labels import LabelSpec
 from transforms.columns import RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE
 from transforms.conform import ARROW_TYPES
-from transforms.text_values import infer_kind
+from transforms.text_values import infer_kind, widened_kind
 
 FORMATS = ("csv", "parquet", "tfrecord")
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".tfrecord": "tfrecord",
@@ -35,6 +35,7 @@ class ReadUnit:
     columns: tuple[str, ...]  # the file's own columns, in its order
     row_group: int | None = None  # Parquet only
     row_offset: int = 0  # index of the unit's first row within its file
+    delimiter: str = ","  # CSV only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +97,9 @@ def match_inputs(patterns: tuple[str, ...], exclude: frozenset[str] = frozenset(
 
 
 def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_columns: tuple[str, ...] = (),
-                exclude: frozenset[str] = frozenset()) -> InputPlan:
-    """The plan for reading `patterns`; `exclude`: real paths never to read (nanguard's own outputs)."""
+                exclude: frozenset[str] = frozenset(), delimiter: str | None = None) -> InputPlan:
+    """The plan for reading `patterns`; `exclude`: real paths never to read (nanguard's own outputs);
+    `delimiter`: the CSV field separator (None: sniffed per file)."""
     files, skipped = match_inputs(patterns, exclude)
     if fmt is None:
         found = {f: format_of(f) for f in files}
@@ -117,7 +119,8 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
     where: dict[str, str] = {}
     any_rows = False
     for path in files:
-        file_units, file_kinds, has_rows = inspect(path, vector_columns)
+        file_units, file_kinds, has_rows = (_inspect_csv(path, vector_columns, delimiter) if fmt == "csv"
+                                            else inspect(path, vector_columns))
         any_rows |= has_rows
         if fmt != "tfrecord" and kinds and set(file_kinds) != set(kinds):
             _schema_drift(files[0], path, set(kinds), set(file_kinds))
@@ -161,32 +164,46 @@ def _unify(col: str, a: str | None, b: str | None, where_a: str | None, where_b:
                      f"(a column must hold numbers in every file, or text in every file)")
 
 
-def _inspect_csv(path: str, vector_columns):
+def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
+    """A CSV file's columns and kinds. Kinds come from the first CSV_SAMPLE_BYTES; when the file is longer, the
+    rest is read too for the columns that could still change (integer columns that meet a decimal, columns
+    empty so far), so a kind never depends on where in the file a value sits."""
+    delimiter = delimiter or sniff_delimiter(path)
     with open_input(path) as f:
         try:
-            head = csv_reader(f, None, CSV_SAMPLE_BYTES)
+            head = csv_reader(f, None, CSV_SAMPLE_BYTES, delimiter)
             names = tuple(head.schema.names)
         except pa.ArrowInvalid as e:
             raise csv_problem(path, e) from None
     _no_duplicates(path, names)
+    kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
+    any_rows = False
     with open_input(path) as f:
         try:
-            reader = csv_reader(f, names, CSV_SAMPLE_BYTES)
-            sample = reader.read_next_batch()
-        except StopIteration:
-            sample = None
+            reader = csv_reader(f, names, CSV_SAMPLE_BYTES, delimiter)
+            first = True
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                any_rows |= batch.num_rows > 0
+                open_kinds = [n for n, k in kinds.items() if k in (None, "int") and n not in vector_columns]
+                if not first and not open_kinds:
+                    break
+                for i, name in enumerate(names):
+                    if name in vector_columns:
+                        continue
+                    if first:
+                        kind = infer_kind(batch.column(i)) if batch.num_rows else None
+                        empty = batch.column(i).null_count == batch.num_rows
+                        kinds[name] = None if kind == "string" and empty else kind
+                    elif name in open_kinds:
+                        kinds[name] = widened_kind(kinds[name], batch.column(i))
+                first = False
         except pa.ArrowInvalid as e:
             raise csv_problem(path, e, names) from None
-    kinds = {}
-    for i, name in enumerate(names):
-        if name in vector_columns:
-            kinds[name] = "float_list"
-        elif sample is None or sample.num_rows == 0:
-            kinds[name] = None
-        else:
-            kind = infer_kind(sample.column(i))
-            kinds[name] = None if kind == "string" and sample.column(i).null_count == sample.num_rows else kind
-    return [ReadUnit(path, names)], kinds, sample is not None and sample.num_rows > 0
+    return [ReadUnit(path, names, delimiter=delimiter)], kinds, any_rows
 
 
 def _inspect_parquet(path: str, vector_columns):

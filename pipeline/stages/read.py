@@ -31,7 +31,7 @@ class ReadUnitFn(beam.DoFn):
 
     def process(self, unit: ReadUnit):
         first = unit.row_offset
-        for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_group):
+        for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_group, unit.delimiter):
             if raw.num_rows:
                 yield conform(raw, self._kinds, unit.path, first, self._format)
                 first += raw.num_rows
