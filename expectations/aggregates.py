@@ -135,8 +135,8 @@ class _Values:
     def stdev(self) -> float:
         if self.n < 2 or self.pos or self.neg:
             return math.nan
-        std = self.s["std"]  # population std of the finite values; None when it overflowed
-        return math.inf if std is None else std * math.sqrt(self.finite / (self.finite - 1))
+        std = self.s["sample_std"]  # of the finite values; None (JSON's null) when it overflowed
+        return math.inf if std is None else std
 
     def median(self) -> float:
         if not self.n:

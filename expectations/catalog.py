@@ -71,3 +71,47 @@ def actions_for(etype: str) -> tuple[str, ...]:
     if etype in AGGREGATE_TYPES:
         return AGGREGATE_ACTIONS
     return tuple(a for a in ROW_ACTIONS if (a != "clip" or etype in CLIPPABLE) and (a != "impute" or etype in IMPUTABLE))
+
+# The arguments each type takes, as Great Expectations 1.24 defines them (its pydantic fields; nanguard's own types
+# as expectations.ge_custom registers them), less those that only describe or render an expectation. A suite
+# argument outside these is refused when the suite is compiled: GE refuses it too ("extra fields not
+# permitted"), and silently dropping a misspelled bound would remove the check.
+DESCRIPTIVE_ARGUMENTS = frozenset({"result_format", "catch_exceptions", "meta", "notes", "description", "id",
+                                   "batch_id", "rendered_content", "severity", "condition_parser"})
+_COLUMN, _BOUNDS = ("column",), ("min_value", "max_value", "strict_min", "strict_max")
+ARGUMENTS = {
+    "expect_column_values_to_not_be_null": _COLUMN + ("mostly",),
+    "expect_column_values_to_be_null": _COLUMN + ("mostly",),
+    "expect_column_values_to_be_between": _COLUMN + _BOUNDS + ("mostly",),
+    "expect_column_values_to_be_in_set": _COLUMN + ("value_set", "mostly"),
+    "expect_column_values_to_not_be_in_set": _COLUMN + ("value_set", "mostly"),
+    "expect_column_value_z_scores_to_be_less_than": _COLUMN + ("threshold", "double_sided", "mostly"),
+    "expect_column_pair_values_a_to_be_greater_than_b": ("column_A", "column_B", "or_equal", "ignore_row_if",
+                                                         "mostly"),
+    "expect_multicolumn_sum_to_equal": ("column_list", "sum_total", "ignore_row_if", "mostly"),
+    "expect_column_values_to_be_finite": _COLUMN + ("mostly",),
+    "expect_column_values_to_fit_dtype": _COLUMN + ("dtype", "mostly"),
+    "expect_column_values_to_not_be_extreme": _COLUMN + ("threshold", "mostly"),
+    "expect_column_values_to_be_probability_vector": _COLUMN + ("tolerance", "mostly"),
+    "expect_column_values_to_be_one_hot": _COLUMN + ("tolerance", "mostly"),
+    "expect_column_values_to_be_of_type": _COLUMN + ("type_", "mostly"),
+    "expect_column_values_to_be_in_type_list": _COLUMN + ("type_list", "mostly"),
+    "expect_column_min_to_be_between": _COLUMN + _BOUNDS,
+    "expect_column_max_to_be_between": _COLUMN + _BOUNDS,
+    "expect_column_mean_to_be_between": _COLUMN + _BOUNDS,
+    "expect_column_median_to_be_between": _COLUMN + _BOUNDS,
+    "expect_column_stdev_to_be_between": _COLUMN + _BOUNDS,
+    "expect_column_sum_to_be_between": _COLUMN + _BOUNDS,
+    "expect_column_quantile_values_to_be_between": _COLUMN + ("quantile_ranges", "allow_relative_error"),
+    "expect_column_proportion_of_non_null_values_to_be_between": _COLUMN + _BOUNDS,
+    "expect_table_row_count_to_be_between": _BOUNDS,
+    "expect_column_to_exist": _COLUMN + ("column_index",),
+    "expect_table_columns_to_match_set": ("column_set", "exact_match"),
+}
+# Arguments GE takes that nanguard does not evaluate yet: refused with a reason rather than ignored.
+NOT_EVALUATED = {
+    "row_condition": "conditional expectations (row_condition) are not evaluated by nanguard yet: it would check "
+                     "every row; filter the data before the run, or drop the condition",
+    "windows": "windows (dynamic bounds from earlier runs) are a GE Cloud feature nanguard does not evaluate; give "
+               "fixed bounds",
+}

@@ -13,7 +13,8 @@ from typing import Mapping
 
 import pyarrow as pa
 
-from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, SUPPORTED)
+from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, ARGUMENTS, DESCRIPTIVE_ARGUMENTS, NOT_EVALUATED,
+                                  SUPPORTED)
 from expectations.suite import Expectation, Suite
 from expectations.errors import SuiteError
 from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
@@ -113,6 +114,7 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
         where = f"suite '{suite.name}', expectations[{i}] ({e.type})"
         if e.type not in SUPPORTED:
             raise SuiteError(f"{where}: unsupported expectation type. Supported: {', '.join(SUPPORTED)}")
+        _check_arguments(e, where)
         if e.type in AGGREGATE_TYPES:
             described.append(_aggregate(e, where, schema))
             continue
@@ -159,6 +161,29 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
         add(Expectation("expect_column_values_to_be_parseable", {"column": ALL_COLUMNS}), None, Parseable(),
             origin="input")
     return CompiledSuite(tuple(rules), tuple(described), impute)
+
+
+def _check_arguments(e: Expectation, where: str) -> None:
+    """Every argument is one the type takes, and `mostly` is a share in [0, 1], as GE validates them."""
+    takes = ARGUMENTS[e.type]
+    for name in e.kwargs:
+        if name in NOT_EVALUATED and e.kwargs[name] not in (None, "", []):
+            raise SuiteError(f"{where}: {NOT_EVALUATED[name]}")
+        if name not in takes and name not in DESCRIPTIVE_ARGUMENTS and name not in NOT_EVALUATED:
+            raise SuiteError(f"{where}: unknown argument '{name}' (GE refuses it too); this type takes "
+                             f"{', '.join(takes)}")
+    if "mostly" in e.kwargs:
+        mostly = e.kwargs["mostly"]
+        if isinstance(mostly, bool) or not isinstance(mostly, (int, float)) or not 0 <= mostly <= 1:
+            raise SuiteError(f"{where}: mostly {mostly!r} must be a number in [0, 1] (the share of evaluated rows "
+                             f"that must meet the expectation)")
+    for name in ("strict_min", "strict_max", "double_sided", "or_equal", "exact_match", "allow_relative_error"):
+        if name in e.kwargs and not isinstance(e.kwargs[name], bool) and not (
+                name == "allow_relative_error" and isinstance(e.kwargs[name], (int, float))):
+            raise SuiteError(f"{where}: {name} {e.kwargs[name]!r} must be true or false")
+    if "column_index" in e.kwargs and (isinstance(e.kwargs["column_index"], bool) or
+                                       not isinstance(e.kwargs["column_index"], int)):
+        raise SuiteError(f"{where}: column_index {e.kwargs['column_index']!r} must be a whole number")
 
 
 def _note_impute(impute: dict, e: Expectation, column: str, where: str, schema: pa.Schema) -> None:

@@ -19,7 +19,7 @@ def column_map_result(expectation: dict, unexpected: int, element_count: int, ev
     """{"success", "element_count", "unexpected_count", "unexpected_percent", "missing_count"} as GE reports.
 
     evaluated: the rows GE evaluates (its nonnull_count), from the rule's domain."""
-    mostly = float(expectation["kwargs"].get("mostly", 1.0) or 1.0)
+    mostly = float(expectation["kwargs"].get("mostly", 1.0))  # 0 is a valid share (checked at compile)
     success = evaluated == 0 or (float(evaluated) - float(unexpected)) / float(evaluated) >= mostly
     return {"success": bool(success), "element_count": element_count, "unexpected_count": unexpected,
             "unexpected_percent": 100.0 * unexpected / evaluated if evaluated else 0.0,

@@ -11,10 +11,12 @@ sums in one pass (the README says so)."""
 import json
 import logging
 import math
+import re
 import warnings
 
 import great_expectations as gx
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -242,3 +244,43 @@ def test_between_with_min_above_max_is_refused_like_ge_does():
                                              "kwargs": {"column": "a", "min_value": 2, "max_value": 1}}]}
     with pytest.raises(SuiteError, match="min_value 2 is greater than max_value 1"):
         compile_suite(parse_suite(spec, "bad"), pa.schema([("a", pa.float64())]), CompileOptions())
+
+
+def test_the_arguments_each_type_takes_are_the_ones_ge_defines():
+    import great_expectations.expectations as gxe
+
+    from expectations.catalog import AGGREGATE_TYPES, ARGUMENTS, DESCRIPTIVE_ARGUMENTS, GE_ROW_TYPES, NOT_EVALUATED
+    for etype in GE_ROW_TYPES + AGGREGATE_TYPES:
+        cls = getattr(gxe, "".join(p.capitalize() for p in etype.split("_")))
+        ge_fields = set(getattr(cls, "model_fields", None) or cls.__fields__)
+        ours = set(ARGUMENTS[etype]) | DESCRIPTIVE_ARGUMENTS | set(NOT_EVALUATED)
+        assert set(ARGUMENTS[etype]) <= ge_fields, (etype, set(ARGUMENTS[etype]) - ge_fields)
+        assert ge_fields <= ours | {"library_metadata"}, (etype, ge_fields - ours)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"column": "a", "max_vlaue": 3}, "unknown argument 'max_vlaue'"),
+    ({"column": "a", "max_value": 3, "row_condition": 'b=="x"', "condition_parser": "pandas"}, "row_condition"),
+    ({"column": "a", "max_value": 3, "mostly": "0.9"}, "mostly '0.9' must be a number in [0, 1]"),
+    ({"column": "a", "max_value": 3, "mostly": 1.5}, "mostly 1.5 must be a number in [0, 1]"),
+    ({"column": "a", "max_value": 3, "strict_min": "false"}, "strict_min 'false' must be true or false"),
+])
+def test_arguments_ge_would_refuse_are_refused_not_dropped(kwargs, message):
+    from expectations.errors import SuiteError
+    table = pa.table({"a": [1.0, 2.0, 5.0]})
+    spec = {"name": "s", "expectations": [{"type": "expect_column_values_to_be_between", "kwargs": kwargs}]}
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        nanguard_results(table, spec)
+
+
+def test_mostly_0_and_sample_stdev_agree_with_ge_exactly():
+    table = pa.table({"a": [1.0, 1.0, 3.0], "b": [-1.0, 0.0, 1.0]})
+    std_a = float(pd.Series([1.0, 1.0, 3.0]).std())
+    spec = {"name": "s", "expectations": [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": 2, "mostly": 0}},
+        {"type": "expect_column_stdev_to_be_between", "kwargs": {"column": "a", "min_value": std_a,
+                                                                 "max_value": std_a}},
+        {"type": "expect_column_stdev_to_be_between", "kwargs": {"column": "b", "min_value": 1.0, "max_value": 1.0}},
+    ]}
+    ours, theirs = nanguard_results(table, spec), ge_results(table, spec)
+    assert [r["success"] for r in ours] == [r["success"] for r in theirs] == [True, True, True]

@@ -140,7 +140,11 @@ class ColumnProfile:
         out = {"count": self.rows, "missing": self.missing, "nan": self.nan, "pos_inf": self.pos_inf,
                "neg_inf": self.neg_inf, "finite": self.finite,
                "min": self.min if has else None, "max": self.max if has else None,
-               "mean": mean if has else None, "std": std if has else None}
+               "mean": mean if has else None, "std": std if has else None,
+               # GE's stdev is the sample one (ddof=1); computed from m2 directly, not rescaled from std, which
+               # would differ by an ulp and flip a min_value == max_value check.
+               "sample_std": math.sqrt(m2 / (self.finite - 1)) if self.finite > 1 and math.isfinite(m2) else
+               (math.inf if self.finite > 1 else None)}
         if self.sketch is not None and has:
             lo, med, hi = self.sketch.quantiles([BULK_LOW, MEDIAN, BULK_HIGH])
             out.update({"q001": lo, "median": med, "q999": hi})
