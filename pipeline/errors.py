@@ -32,9 +32,16 @@ def user_message(exc: BaseException) -> str | None:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, NanguardError):
-            return exc.message
+            return _plain(exc.message)
         found = re.search(re.escape(MARKER) + r"([^\n]*)", str(exc))
         if found:
-            return found.group(1).rstrip("'\"")
+            return _plain(found.group(1))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _plain(text: str) -> str:
+    """Our message without what a runner wrapped around it on the way back (Beam re-raises a DoFn's error as
+    the same type with the step's name appended): '[while running ...]', the marker again, quotes."""
+    text = re.sub(r"\s*\[while running [^\]]*\]", "", text).replace(MARKER, "")
+    return text.strip().rstrip("'\"")

@@ -254,3 +254,35 @@ def test_column_kinds_do_not_depend_on_where_in_the_file_a_value_sits(tmp_path):
     assert report["counts"]["by_rule"]["pos_inf:later"] == 1 and report["counts"]["by_rule"]["unparseable:lat"] == 1
     assert "unparseable:count" not in report["counts"]["by_rule"]
     assert report["features"]["count"]["raw"]["max"] == n - 1 and report["features"]["count"]["raw"]["min"] == 0
+
+
+def _parquet_of(column: pa.Array):
+    return parquet(pa.table({"x": column, "y": pa.array(np.arange(len(column)) % 2)}))
+
+
+PARQUET_TYPES = {
+    "uint64 above 2^63": (_parquet_of(pa.array([2**63 + 5] * 20, pa.uint64())), E2,
+                          ["column 'x' holds unsigned values above 2^63-1", "cast it"]),
+    "uint64 within int64": (_parquet_of(pa.array([2**62] * 20, pa.uint64())), 0, []),
+    "duration": (_parquet_of(pa.array([1000, 2000] * 10, pa.duration("s"))), 0, []),
+    "non-UTF-8 binary": (_parquet_of(pa.array([b"\xff\xfe"] * 20, pa.binary())), E2, ["not UTF-8 text"]),
+    "fixed_size_binary": (_parquet_of(pa.array([b"ab"] * 20, pa.binary(2))), 0, []),
+    "fixed_size_list": (_parquet_of(pa.array([[1.0, 2.0]] * 20, pa.list_(pa.float64(), 2))), 0, []),
+    "csv.gz that is not gzip": (csv("x,y\n1,0\n2,1\n", "in.csv.gz"), E2, ["not a readable gzip file"]),
+}
+
+
+@pytest.mark.parametrize("name", list(PARQUET_TYPES))
+def test_unusual_column_types_read_or_refuse_in_one_line(name, tmp_path, capsys):
+    make, code, expected = PARQUET_TYPES[name]
+    inputs = make(tmp_path)
+    out = tmp_path / "out"
+    got = main(["run", "--output", str(out), "--quiet", "--input", inputs[0]])
+    err = capsys.readouterr().err
+    assert got == code, err
+    assert "Traceback" not in err and "[nanguard]" not in err and "while running" not in err
+    for s in expected:
+        assert s in err, (s, err)
+    if code == 0:
+        report = json.load(open(out / "report.json"))
+        assert report["counts"]["input_rows"] == report["counts"]["clean_rows"] == 20

@@ -45,7 +45,7 @@ def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, ori
             arrays.append(scalar if kind == "string" and pa.types.is_string(scalar.type)
                           else pc.cast(scalar, target, safe=kind != "string"))
         else:
-            arrays.append(_cast(arr, target))
+            arrays.append(_cast(arr, target, col))
     arrays.append(pa.repeat(pa.scalar(source, pa.string()), n))
     arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
     out_names = list(kinds) + [SOURCE_FILE, ROW_INDEX]
@@ -55,13 +55,40 @@ def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, ori
     return pa.RecordBatch.from_arrays(arrays, names=out_names)
 
 
-def _cast(arr: pa.Array, target: pa.DataType) -> pa.Array:
+class ConformError(ValueError):
+    """A column whose values cannot be held in the unified schema; the reader names the file."""
+
+    def __init__(self, column: str, detail: str):
+        super().__init__(f"column '{column}' {detail}")
+        self.column, self.detail = column, detail
+
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def _cast(arr: pa.Array, target: pa.DataType, column: str = "") -> pa.Array:
     if arr.type == target:
         return arr
     if pa.types.is_boolean(arr.type):
         arr = pc.cast(arr, pa.int8())
-    if pa.types.is_fixed_size_list(arr.type) or pa.types.is_large_list(arr.type):
+    if pa.types.is_duration(arr.type):
+        arr = arr.view(pa.int64())  # a count of the column's unit (s, ms, us or ns)
+    if pa.types.is_uint64(arr.type) and len(arr) - arr.null_count and pc.max(arr).as_py() > INT64_MAX:
+        raise ConformError(column, f"holds unsigned values above 2^63-1 (e.g. {pc.max(arr).as_py()}), which "
+                                   f"tf.Example's int64 cannot hold; cast it to float64 or string before the run")
+    if pa.types.is_fixed_size_list(arr.type):  # Arrow 10 cannot cast it; rebuild it as a list
+        size = arr.type.list_size
+        values = arr.values.slice(arr.offset * size, len(arr) * size)
+        arr = pa.ListArray.from_arrays(pa.array(np.arange(len(arr) + 1, dtype=np.int32) * size), values,
+                                       mask=arr.is_null() if arr.null_count else None)
+    if pa.types.is_large_list(arr.type):
         arr = pc.cast(arr, pa.list_(arr.type.value_type))
+    if (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)) and pa.types.is_string(target):
+        try:
+            return pc.cast(arr, target)
+        except pa.ArrowInvalid:
+            raise ConformError(column, "holds bytes that are not UTF-8 text; nanguard reads text columns as "
+                                       "UTF-8: decode it (or drop it) before the run") from None
     if pa.types.is_list(arr.type) and pa.types.is_boolean(arr.type.value_type):
         arr = pc.cast(arr, pa.list_(pa.int8()))
     return pc.cast(arr, target)

@@ -42,8 +42,11 @@ SNIFF_BYTES = 64 << 10
 def sniff_delimiter(path: str) -> str:
     """The field separator of a CSV file from its header line: the candidate that occurs most often outside
     quotes (a comma when none does: a one-column file)."""
-    with open_input(path) as f:
-        head = f.read(SNIFF_BYTES)
+    try:
+        with open_input(path) as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as e:
+        raise csv_problem(path, e) from None
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     line = text.split("\n", 1)[0].rstrip("\r")
     unquoted = "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)
@@ -67,6 +70,9 @@ def csv_reader(f, columns: tuple[str, ...] | None, block_size: int, delimiter: s
 def csv_problem(path: str, e: Exception, columns=None) -> InputError:
     """The user's view of a pyarrow CSV error: what is wrong with the file and how to fix it."""
     detail = first_line(e)
+    if path.lower().endswith(".gz") and isinstance(e, OSError) and not isinstance(e, pa.ArrowInvalid):
+        return InputError(f"{path}: not a readable gzip file ({detail}); check that it is gzip-compressed and "
+                          f"complete, or drop .gz from its name")
     if "UTF8" in detail or "UTF-8" in detail:
         return InputError(f"{path}: not UTF-8 text ({detail}); re-encode it, e.g. iconv -f latin1 -t utf-8")
     if "Empty CSV file" in detail:
@@ -123,7 +129,7 @@ def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_group: int | 
                     batch = reader.read_next_batch()
                 except StopIteration:
                     return
-                except pa.ArrowInvalid as e:
+                except (pa.ArrowInvalid, OSError) as e:
                     raise csv_problem(path, e, columns) from None
                 yield batch
     elif fmt == "parquet":

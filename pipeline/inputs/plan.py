@@ -173,7 +173,7 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
         try:
             head = csv_reader(f, None, CSV_SAMPLE_BYTES, delimiter)
             names = tuple(head.schema.names)
-        except pa.ArrowInvalid as e:
+        except (pa.ArrowInvalid, OSError) as e:
             raise csv_problem(path, e) from None
     _no_duplicates(path, names)
     kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
@@ -201,7 +201,7 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
                     elif name in open_kinds:
                         kinds[name] = widened_kind(kinds[name], batch.column(i))
                 first = False
-        except pa.ArrowInvalid as e:
+        except (pa.ArrowInvalid, OSError) as e:
             raise csv_problem(path, e, names) from None
     return [ReadUnit(path, names, delimiter=delimiter)], kinds, any_rows
 
@@ -228,7 +228,7 @@ def _arrow_kind(path: str, field: pa.Field) -> str:
     t = field.type
     if pa.types.is_dictionary(t):
         t = t.value_type
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t):
         return "int"
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "float"

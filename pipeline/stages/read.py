@@ -13,7 +13,8 @@ from pipeline.inputs.formats import raw_batches
 from pipeline.inputs.plan import InputPlan, ReadUnit
 from pipeline.progress import ProgressSink
 from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
-from transforms.conform import conform
+from pipeline.errors import InputError
+from transforms.conform import ConformError, conform
 
 
 class ReadUnitFn(beam.DoFn):
@@ -33,7 +34,10 @@ class ReadUnitFn(beam.DoFn):
         first = unit.row_offset
         for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_group, unit.delimiter):
             if raw.num_rows:
-                yield conform(raw, self._kinds, unit.path, first, self._format)
+                try:
+                    yield conform(raw, self._kinds, unit.path, first, self._format)
+                except ConformError as e:
+                    raise InputError(f"{unit.path}: {e}") from None
                 first += raw.num_rows
                 if self._writer is not None:
                     self._writer.add(rows=raw.num_rows)
