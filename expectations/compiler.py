@@ -300,6 +300,12 @@ def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
         for q in qr["quantiles"]:
             if not 0 <= _number(q, where, "quantiles[]") <= 1:
                 raise SuiteError(f"{where}: quantile {q} is outside [0, 1]")
+        for pair in qr["value_ranges"]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise SuiteError(f"{where}: each value_ranges entry is [min, max] (null for no bound), got {pair!r}")
+            for bound in pair:
+                if bound is not None:
+                    _number(bound, where, "value_ranges[]")
     if e.type == "expect_column_values_to_be_of_type" and not isinstance(kw.get("type_"), str):
         raise SuiteError(f"{where}: needs 'type_', a type name such as float64 or int64")
     if e.type == "expect_column_values_to_be_in_type_list" and not (

@@ -81,9 +81,15 @@ def parse_suite(doc: Any, where: str) -> Suite:
     return Suite(name, tuple(out), dict(doc.get("meta") or {}))
 
 
+MAX_SUITE_BYTES = 64 << 20  # a suite is configuration: anything larger is a wrong path (or /dev/zero)
+
+
 def _read_local(path: str) -> bytes:
     with open(path, "rb") as f:
-        return f.read()
+        data = f.read(MAX_SUITE_BYTES + 1)
+    if len(data) > MAX_SUITE_BYTES:
+        raise OSError(f"longer than {MAX_SUITE_BYTES >> 20} MB; is it the suite?")
+    return data
 
 
 def load_suite(path: str, read: Callable[[str], bytes] = _read_local) -> Suite:
@@ -95,6 +101,8 @@ def load_suite(path: str, read: Callable[[str], bytes] = _read_local) -> Suite:
         raise SuiteError(f"--suite {path}: cannot read it ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SuiteError(f"--suite {path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise SuiteError(f"--suite {path}: JSON nested too deeply to be a suite") from None
     return parse_suite(doc, f"--suite {path}")
 
 

@@ -10,7 +10,8 @@ import threading
 import traceback
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+DEMO_MIN_ROWS = 1000  # 128 + SIGINT, 128 + SIGTERM, as shells report them
 
 
 class Terminated(BaseException):
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", parents=[logging_flags], help="sample data with planted faults -> full run -> summary")
     d.add_argument("--output", default=None, metavar="DIR")
-    d.add_argument("--rows", type=int, default=200_000)
+    d.add_argument("--rows", type=int, default=200_000, help="rows of the sample table (at least 1000)")
     d.add_argument("--overwrite", action="store_true")
     return p
 
@@ -251,6 +252,9 @@ def _demo(args, beam_args) -> int:
     from pipeline.config import RunConfig, parse_labels
     from pipeline.demo_data import LABELS, make_table, write_table
     from pipeline.runner import run
+    if args.rows < DEMO_MIN_ROWS:
+        from pipeline.errors import ConfigError
+        raise ConfigError(f"--rows {args.rows}: the demo needs at least {DEMO_MIN_ROWS} rows to plant its faults in")
     out = args.output or tempfile.mkdtemp(prefix="nanguard-demo-")
     data_dir = tempfile.mkdtemp(prefix="nanguard-demo-input-")
     planted = make_table(args.rows, faults_per_kind=max(1, args.rows // 40_000))

@@ -23,6 +23,7 @@ def parse_labels(texts) -> tuple[LabelSpec, ...]:
 
 
 COMPRESSIONS = ("gzip", "none")
+MAX_SHARDS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +55,9 @@ class RunConfig:
             raise ConfigError(f"--delimiter {self.delimiter!r}: needs one character such as ',' ';' '|' or 'tab'")
         if self.normalize not in METHODS:
             raise ConfigError(f"--normalize {self.normalize}: not one of {', '.join(METHODS)}")
-        if not isinstance(self.num_shards, int) or self.num_shards < 1:
-            raise ConfigError(f"--num-shards {self.num_shards}: needs a whole number >= 1")
+        if not isinstance(self.num_shards, int) or not 1 <= self.num_shards <= MAX_SHARDS:
+            raise ConfigError(f"--num-shards {self.num_shards}: needs a whole number from 1 to {MAX_SHARDS} (each "
+                              f"shard is a file; a few per training worker is plenty)")
         if self.compression not in COMPRESSIONS:
             raise ConfigError(f"--compression {self.compression}: not one of {', '.join(COMPRESSIONS)}")
         if not 0 <= self.max_quarantine_fraction <= 1:

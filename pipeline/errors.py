@@ -34,8 +34,8 @@ def user_message(exc: BaseException) -> str | None:
         if isinstance(exc, NanguardError):
             return _plain(exc.message)
         found = re.search(re.escape(MARKER) + r"([^\n]*)", str(exc))
-        if found:
-            return _plain(found.group(1))
+        if found:  # inside a wrapper's repr: its closing quote follows our message
+            return _plain(found.group(1)).rstrip("'\"")
         exc = exc.__cause__ or exc.__context__
     return None
 
@@ -44,4 +44,4 @@ def _plain(text: str) -> str:
     """Our message without what a runner wrapped around it on the way back (Beam re-raises a DoFn's error as
     the same type with the step's name appended): '[while running ...]', the marker again, quotes."""
     text = re.sub(r"\s*\[while running [^\]]*\]", "", text).replace(MARKER, "")
-    return text.strip().rstrip("'\"")
+    return text.strip()

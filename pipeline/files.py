@@ -38,9 +38,13 @@ def open_read(path: str):
     return open(path, "rb")
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, limit: int | None = None) -> bytes:
+    """The file's bytes; with `limit`, an OSError for a file (or a device such as /dev/zero) longer than that."""
     with open_read(path) as f:
-        return f.read()
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise OSError(f"longer than {limit >> 20} MB")
+    return data
 
 
 def read_json(path: str):

@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from expectations.compiler import CompileOptions, compile_suite
 from expectations.errors import SuiteError
-from expectations.suite import default_suite, load_suite
+from expectations.suite import MAX_SUITE_BYTES, default_suite, load_suite
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.files import read_bytes
@@ -41,7 +41,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
                        exclude=frozenset(nanguard_written(config.output)), delimiter=config.delimiter)
     check_columns(plan, config.labels, config.passthrough)
     try:
-        suite = load_suite(config.suite, read_bytes) if config.suite else default_suite()
+        suite = (load_suite(config.suite, lambda path: read_bytes(path, MAX_SUITE_BYTES)) if config.suite
+                 else default_suite())
         compiled = compile_suite(suite, plan.schema, CompileOptions(
             config.labels, config.passthrough, config.extreme_threshold, config.extreme_action,
             config.mixed_precision))

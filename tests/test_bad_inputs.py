@@ -286,3 +286,29 @@ def test_unusual_column_types_read_or_refuse_in_one_line(name, tmp_path, capsys)
     if code == 0:
         report = json.load(open(out / "report.json"))
         assert report["counts"]["input_rows"] == report["counts"]["clean_rows"] == 20
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--input", "{csv}", "--output", "{out}", "--num-shards", "1000000000"], "--num-shards 1000000000"),
+    (["demo", "--rows", "0", "--output", "{out}"], "--rows 0"),
+    (["demo", "--rows", "-5", "--output", "{out}"], "--rows -5"),
+    (["run", "--input", "{csv}", "--output", "{out}", "--", "--runner=Bogus"], "--runner=Bogus: not a Beam runner"),
+    (["run", "--input", "{csv}", "--output", "{out}", "--", "--direct_num_workers=abc"],
+     "--direct_num_workers: invalid int value: 'abc'"),
+    (["run", "--input", "{csv}", "--output", "{out}", "--suite", "/dev/zero"], "--suite /dev/zero: cannot read it"),
+    (["run", "--input", "{csv}", "--output", "{out}", "--suite", "{nested}"], "nested too deeply"),
+    (["run", "--input", "{csv}", "--output", "{out}", "--suite", "{ranges}"], "value_ranges[] must be a number"),
+    (["gate", "{nested}"], "not a readable report (JSON nested too deeply)"),
+])
+def test_odd_flags_and_files_are_one_line_exit_2(tmp_path, capsys, args, message):
+    src = csv(GOOD)(tmp_path)[0]
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text(json.dumps({"name": "s", "expectations": [{
+        "type": "expect_column_quantile_values_to_be_between",
+        "kwargs": {"column": "x", "quantile_ranges": {"quantiles": [0.5], "value_ranges": [["a", "b"]]}}}]}))
+    args = [a.format(csv=src, out=tmp_path / "out", nested=nested, ranges=ranges) for a in args]
+    assert main(args) == E2
+    err = capsys.readouterr().err
+    assert err.startswith("nanguard: error: ") and err.count("\n") == 1 and message in err, err

@@ -72,6 +72,8 @@ def read_report(path: str) -> dict:
         raise InputError(f"{path}: no report here; did the run finish? (nanguard writes report.json last)") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable report ({e})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a readable report (JSON nested too deeply)") from None
     try:
         jsonschema.validate(report, report_schema())
     except jsonschema.ValidationError as e:

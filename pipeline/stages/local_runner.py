@@ -9,8 +9,13 @@ the workers), including `--direct_num_workers` and `--direct_running_mode`. Pris
 """
 from __future__ import annotations
 
+import contextlib
+import io
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.errors import ConfigError
 
 _DIRECT_NAMES = frozenset({"direct", "directrunner"})
 
@@ -31,8 +36,17 @@ def in_process_runner(options: PipelineOptions):
 
 
 def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
-    """Beam options from the arguments after `--`; the DirectRunner (so: the in-process runner) when none is named."""
+    """Beam options from the arguments after `--`; the DirectRunner (so: the in-process runner) when none is named.
+    A bad option is a one-line ConfigError (Beam's own parser prints its whole usage and exits)."""
     options = PipelineOptions(list(beam_args))
+    usage = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(usage):
+            options.get_all_options()
+    except SystemExit:
+        said = [line for line in usage.getvalue().splitlines() if "error:" in line]
+        raise ConfigError(f"Beam options after --: {said[-1].split('error:', 1)[1].strip() if said else usage.getvalue()}"
+                          f" (see `python -m apache_beam.examples.wordcount --help` for Beam's options)") from None
     std = options.view_as(StandardOptions)
     if std.runner is None:
         std.runner = "DirectRunner"
@@ -41,4 +55,10 @@ def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
 
 def new_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """A Beam pipeline on the runner the options name, the in-process FnApiRunner for the DirectRunner."""
-    return beam.Pipeline(runner=in_process_runner(options) if is_direct(options) else None, options=options)
+    try:
+        return beam.Pipeline(runner=in_process_runner(options) if is_direct(options) else None, options=options)
+    except ValueError as e:
+        if "runner" not in str(e).lower():
+            raise
+        raise ConfigError(f"-- --runner={options.view_as(StandardOptions).runner}: not a Beam runner "
+                          f"({str(e).split('.', 1)[0]}); e.g. DirectRunner, DataflowRunner, FlinkRunner") from None
