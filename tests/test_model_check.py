@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from pipeline.cli import main
 from pipeline.config import RunConfig
+from pipeline.training.dataset import GateNotPassedError
 from pipeline.training.model_check import ModelCheckConfig, check_model
 from pipeline.runner import run
 from transforms.labels import LabelSpec
@@ -146,11 +147,16 @@ def test_healthy_model_on_shards_that_kept_inf_fails_on_outputs(tmp_path):
     report = run(RunConfig(inputs=(src,), output=out, suite=str(suite), labels=(LabelSpec.parse("y:binary"),),
                            passthrough=("count",), num_shards=2))
     assert report["counts"]["quarantined_rows"] == 0  # told not to quarantine: the Inf reached the shards
+    assert not report["passed"]  # the clean statistics' TFDV anomaly (Inf) fails the gate all the same
     keras.utils.set_random_seed(0)
     model = _dense_model()
     model.compile(loss="binary_crossentropy")
-    result = check_model(ModelCheckConfig(model=model, data=out, label="y", features=tuple(FEATURES)))
+    with pytest.raises(GateNotPassedError, match="--allow-failed"):  # refused unless told
+        check_model(ModelCheckConfig(model=model, data=out, label="y", features=tuple(FEATURES)))
+    result = check_model(ModelCheckConfig(model=model, data=out, label="y", features=tuple(FEATURES),
+                                          allow_failed=True))
     assert not result["passed"] and result["failure"]["quantity"] == "output"
+    assert result["data_gate_failures"] and "anomal" in result["data_gate_failures"][0]
     named = {(r["shard"], r["record"]) for r in result["failure"]["rows"]}
     assert all(np.isinf(_record(out, s, r, "x1").float_list.value[0]) for s, r in named)
 
