@@ -269,6 +269,8 @@ PARQUET_TYPES = {
     "fixed_size_binary": (_parquet_of(pa.array([b"ab"] * 20, pa.binary(2))), 0, []),
     "fixed_size_list": (_parquet_of(pa.array([[1.0, 2.0]] * 20, pa.list_(pa.float64(), 2))), 0, []),
     "csv.gz that is not gzip": (csv("x,y\n1,0\n2,1\n", "in.csv.gz"), E2, ["not a readable gzip file"]),
+    "UTF-16 csv": (csv("x,y\n" + "1.5,0\n" * 20, encoding="utf-16"), E2, ["UTF-16 text", "iconv -f UTF-16"]),
+    "file name with glob brackets": (csv("x,y\n" + "1.5,0\n" * 20, "data[1].csv"), 0, []),
 }
 
 

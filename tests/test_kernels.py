@@ -353,3 +353,15 @@ def test_encoding_falls_back_for_strings():
     from transforms.tfrecord_encoding import encode_framed
     batch = pa.RecordBatch.from_arrays([pa.array([[b"a"]], pa.list_(pa.binary()))], ["s"])
     assert encode_framed(batch) is None
+
+
+def test_minmax_of_float32_data_spanning_more_than_float32_max_scales_safely():
+    from transforms.normalize import fit
+    from transforms.profile import ProfileAccumulator
+    values = np.array([-3e38, -1.5e38, 0.0, 2e38, 3e38])  # every value fits float32; the range does not
+    acc = ProfileAccumulator(("x",), with_sketch=False)
+    acc.add_batch(pa.RecordBatch.from_arrays([pa.array(values)], ["x"]))
+    scaling = fit(acc.profiles["x"], "minmax")
+    assert not scaling.constant and scaling.scale == 6e38
+    written = scaling.apply(values)
+    assert np.isfinite(written).all() and abs(written.min()) < 1e-6 and abs(written.max() - 1) < 1e-6

@@ -17,7 +17,11 @@ _MIN_SCALE = float(np.finfo(np.float32).tiny)
 
 
 def _f32(x: float) -> float:
-    return float(np.float32(x))
+    """x rounded to float32 (the same parameters whatever order a runner merged the profile in), or x itself
+    where float32 cannot hold it: a min-max range of valid float32 data can reach 6.8e38."""
+    with np.errstate(over="ignore"):
+        rounded = float(np.float32(x))
+    return rounded if np.isfinite(rounded) or not np.isfinite(x) else float(x)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,9 @@ def sniff_delimiter(path: str) -> str:
             head = f.read(SNIFF_BYTES)
     except OSError as e:
         raise csv_problem(path, e) from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 3 and head[1:4:2] == b"\x00\x00"):
+        raise InputError(f"{path}: UTF-16 text; nanguard reads UTF-8 CSV. Re-encode it, e.g. "
+                         f"iconv -f UTF-16 -t UTF-8 {path.rsplit('/', 1)[-1]} > out.csv")
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     line = text.split("\n", 1)[0].rstrip("\r")
     unquoted = "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)

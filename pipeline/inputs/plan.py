@@ -81,6 +81,8 @@ def match_inputs(patterns: tuple[str, ...], exclude: frozenset[str] = frozenset(
         except Exception as e:  # Beam raises BeamIOError for unknown schemes and unreachable buckets
             raise InputError(f"--input {pattern}: cannot list it ({e})") from None
         paths = sorted(p for p in found if not p.endswith("/"))
+        if not paths and not is_remote(pattern) and os.path.isfile(pattern):
+            paths = [pattern]  # a name holding glob characters ('data[1].csv') that names a file as it is
         ours = [p for p in paths if not is_remote(p) and os.path.realpath(p) in exclude]
         skipped += [p for p in ours if p not in skipped]
         paths = [p for p in paths if p not in ours]
