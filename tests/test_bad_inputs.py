@@ -314,3 +314,38 @@ def test_odd_flags_and_files_are_one_line_exit_2(tmp_path, capsys, args, message
     assert main(args) == E2
     err = capsys.readouterr().err
     assert err.startswith("nanguard: error: ") and err.count("\n") == 1 and message in err, err
+
+
+def _late_feature(d):
+    rows = [{"lat": 41.88 + i / 1e4, "y": i % 2} for i in range(2500)]
+    rows[2400]["fare"] = float("nan")  # first seen after the 2000 records the schema is inferred from
+    return examples(rows)(d)
+
+
+def _sequence_examples(d):
+    path = str(d / "in.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for i in range(10):
+            s = tf.train.SequenceExample()
+            s.context.feature["y"].int64_list.value.append(i % 2)
+            s.feature_lists.feature_list["speed"].feature.add().float_list.value.append(float("inf"))
+            w.write(s.SerializeToString())
+    return [path]
+
+
+TFRECORD_CASES = {
+    "a feature first seen after the schema sample": (_late_feature, ["feature the records the schema was inferred",
+                                                                     "'fare'"]),
+    "tf.SequenceExample records": (_sequence_examples, ["tf.SequenceExample", "speed"]),
+}
+
+
+@pytest.mark.parametrize("name", list(TFRECORD_CASES))
+def test_tfrecord_features_nanguard_would_not_check_are_refused(name, tmp_path, capsys):
+    make, expected = TFRECORD_CASES[name]
+    src = make(tmp_path)[0]
+    assert main(["run", "--input", src, "--output", str(tmp_path / "out"), "--quiet"]) == E2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for s in expected:
+        assert s in err, (s, err)

@@ -24,6 +24,12 @@ def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, ori
     """origin: 'csv' (all text), 'tfrecord' (all lists) or 'parquet' (typed)."""
     n = batch.num_rows
     names = batch.schema.names
+    if origin == "tfrecord":
+        unknown = [c for c in names if c not in kinds]
+        if unknown:  # tf.Example features the planner's sample never saw: refused, never dropped unchecked
+            raise ConformError(unknown[0], "is a feature the records the schema was inferred from do not have; "
+                                           "nanguard would not check it. Give every record the feature (empty "
+                                           "where it is missing), or put one that has it first")
     arrays, faults = [], {}
     for col, kind in kinds.items():
         target = ARROW_TYPES[kind]

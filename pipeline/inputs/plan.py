@@ -27,6 +27,7 @@ _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".tfrecor
                ".tfrecords": "tfrecord", ".tfr": "tfrecord"}
 CSV_SAMPLE_BYTES = 1 << 20
 TFRECORD_SAMPLE = 2000
+SEQUENCE_PROBE = 100  # records checked for tf.SequenceExample feature_lists
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,6 +250,7 @@ def _arrow_kind(path: str, field: pa.Field) -> str:
 def _inspect_tfrecord(path: str, vector_columns):
     kinds: dict[str, str] = {}
     records = next(read_record_batches(path, TFRECORD_SAMPLE), [])  # the first records decide the kinds
+    _no_sequence_examples(path, records[:SEQUENCE_PROBE])
     if records:
         batch = decode_examples(records, path)
         for name, arr in zip(batch.schema.names, batch.columns):
@@ -258,6 +260,20 @@ def _inspect_tfrecord(path: str, vector_columns):
             multi = name in vector_columns or bool((arr.value_lengths().to_numpy(zero_copy_only=False)[present] > 1).any())
             kinds[name] = base + "_list" if multi and base != "string" else base
     return [ReadUnit(path, tuple(kinds))], kinds, bool(records)
+
+
+def _no_sequence_examples(path: str, records: list[bytes]) -> None:
+    """tf.SequenceExample records parse as tf.Example with their feature_lists silently dropped: refuse them."""
+    from tensorflow.core.example import example_pb2
+    for i, record in enumerate(records):
+        try:
+            lists = example_pb2.SequenceExample.FromString(record).feature_lists.feature_list
+        except Exception:  # noqa: BLE001 - not a SequenceExample; the Example decoder judges it
+            continue
+        if lists:
+            raise InputError(f"{path}: record {i} is a tf.SequenceExample (feature_lists {', '.join(sorted(lists))}); "
+                             f"nanguard reads tf.Example only and would drop its sequences unchecked. Flatten "
+                             f"them into tf.Example features")
 
 
 def _no_duplicates(path: str, names) -> None:
