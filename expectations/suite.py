@@ -47,6 +47,10 @@ class Suite:
 
 
 def parse_suite(doc: Any, where: str) -> Suite:
+    """A suite from GE's JSON, or from the suite.json a nanguard run wrote beside its report (the suite it ran,
+    under "suite"), so a run's rules can be passed back with --suite."""
+    if isinstance(doc, dict) and WRITTEN_SUITE_KEYS <= set(doc) and isinstance(doc["suite"], dict):
+        doc = doc["suite"]
     if not isinstance(doc, dict):
         raise SuiteError(f"{where}: a suite is a JSON object with 'name' and 'expectations', got {type(doc).__name__}")
     if "expectation_suite_name" in doc and "name" not in doc:
@@ -81,6 +85,13 @@ def parse_suite(doc: Any, where: str) -> Suite:
     return Suite(name, tuple(out), dict(doc.get("meta") or {}))
 
 
+def written_suite(source: str, suite: Suite, compiled: list[dict]) -> dict:
+    """What a run writes as suite.json: where the suite came from, the suite (loadable with --suite), and its
+    expectations as compiled for the run's columns."""
+    return {"source": source, "suite": suite.to_json(), "compiled": compiled}
+
+
+WRITTEN_SUITE_KEYS = {"source", "suite", "compiled"}
 MAX_SUITE_BYTES = 64 << 20  # a suite is configuration: anything larger is a wrong path (or /dev/zero)
 
 

@@ -171,3 +171,18 @@ def test_a_repair_on_every_column_never_rewrites_a_label_and_naming_one_is_refus
     assert main(["run", "--input", str(src), "--output", str(tmp_path / "o2"), "--suite", clip_label,
                  "--label", "tipped:binary", "--quiet"]) == 2
     assert "would rewrite 'tipped', a label" in capsys.readouterr().err
+
+
+def test_the_suite_a_run_wrote_loads_back_as_its_suite(data, tmp_path):
+    d, src = data
+    suite = write_suite(tmp_path / "s.json", e("expect_column_values_to_be_between", column="x", min_value=0,
+                                               max_value=20, mostly=0.9),
+                        e("expect_column_values_to_be_in_set", column="n", value_set=[0, 1, 2, 3, 4]))
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["run", "--input", src, "--output", str(first), "--suite", suite, "--label", "y:binary", "--quiet",
+                 "--max-quarantine-fraction", "1"]) == 0
+    assert main(["run", "--input", src, "--output", str(second), "--suite", str(first / "suite.json"), "--label",
+                 "y:binary", "--quiet", "--max-quarantine-fraction", "1"]) == 0
+    a, b = (json.load(open(o / "report.json")) for o in (first, second))
+    assert a["expectations"] == b["expectations"] and a["counts"] == b["counts"]
+    assert json.load(open(second / "suite.json"))["suite"] == json.load(open(first / "suite.json"))["suite"]

@@ -12,7 +12,7 @@ from google.protobuf import text_format
 
 from expectations.compiler import CompiledSuite
 from expectations.results import expectation_results
-from expectations.suite import Suite
+from expectations.suite import Suite, written_suite
 from expectations.validation_result import dumps as dump_validation_result
 from expectations.validation_result import validation_result
 from pipeline.config import RunConfig
@@ -51,8 +51,8 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
     write_json(staged.output("normalization.json"), {o["name"]: o["normalization"] for o in outputs
                                                      if o["normalization"]})
     write_json(staged.output("feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
-    write_json(staged.output("suite.json"), {"source": config.suite or "packaged default suite",
-                                             "suite": suite.to_json(), "compiled": list(compiled.expectations)})
+    write_json(staged.output("suite.json"), written_suite(config.suite or "packaged default suite", suite,
+                                                          list(compiled.expectations)))
     histograms = feature_histograms(raw, clean, plan.kinds)
     input_rows = raw["rows"]
     clean_rows, bad_rows = counts.clean_rows, counts.quarantined_rows
