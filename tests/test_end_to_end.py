@@ -55,7 +55,7 @@ def test_quarantine_is_exactly_the_planted_rows_with_their_reasons(run_output, p
     assert got == planted.expected_reasons(fmt)
     assert report["counts"] == {"input_rows": ROWS, "clean_rows": ROWS - len(planted.bad_rows),
                                 "quarantined_rows": len(planted.bad_rows), "by_rule": report["counts"]["by_rule"],
-                                "repaired": {}}
+                                "repaired": {}, "warned": {}}
     assert all(report["reconciliation"].values()) and report["anomalies"] == [] and report["passed"]
     # originals kept verbatim: the NaN, Inf and 1e39 are in the quarantine file
     f0 = q.column("f0").to_numpy()

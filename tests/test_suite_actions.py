@@ -186,3 +186,25 @@ def test_the_suite_a_run_wrote_loads_back_as_its_suite(data, tmp_path):
     a, b = (json.load(open(o / "report.json")) for o in (first, second))
     assert a["expectations"] == b["expectations"] and a["counts"] == b["counts"]
     assert json.load(open(second / "suite.json"))["suite"] == json.load(open(first / "suite.json"))["suite"]
+
+
+def test_warned_and_repaired_rows_are_not_counted_as_quarantined(data, tmp_path, capsys):
+    d, src = data
+    suite = write_suite(tmp_path / "s.json",
+                        e("expect_column_values_to_be_between", "warn", column="n", min_value=0, max_value=3),
+                        e("expect_column_values_to_be_between", "clip", column="x", min_value=0, max_value=12),
+                        e("expect_column_values_to_not_be_null", column="x"),
+                        e("expect_table_row_count_to_be_between", "warn", min_value=1, max_value=10_000))
+    out = tmp_path / "o"
+    assert main(["run", "--input", src, "--output", str(out), "--suite", suite, "--label", "y:binary",
+                 "--max-quarantine-fraction", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    counts = json.load(open(out / "report.json"))["counts"]
+    frame = pd.read_csv(src)
+    assert counts["by_rule"] == {"null:x": 2} and counts["quarantined_rows"] == 2  # only what was quarantined
+    assert counts["warned"] == {"out_of_range:n": int(((frame.n < 0) | (frame.n > 3)).sum())}
+    assert counts["repaired"] == {"clipped:x": 3 + int(((frame.x > 12) & (frame.x < 100)).sum())}
+    assert "kept, warned rows: out_of_range:n" in printed and "kept, repaired cells: clipped:x" in printed
+    html = (out / "report.html").read_text()
+    assert "Warnings (rows kept, not quarantined)" in html and "None, None" not in html
+    assert "(table)" in html  # the table-level rule's column cell

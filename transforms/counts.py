@@ -15,7 +15,8 @@ class RowCounts:
     rows: int = 0
     clean_rows: int = 0
     quarantined_rows: int = 0
-    by_reason: dict[str, int] = dataclasses.field(default_factory=dict)  # rows per reason, warn-only included
+    by_reason: dict[str, int] = dataclasses.field(default_factory=dict)  # rows each reason sent to quarantine
+    warned: dict[str, int] = dataclasses.field(default_factory=dict)  # rows each warn-only reason flagged (kept)
     repaired: dict[str, int] = dataclasses.field(default_factory=dict)  # cells per "clipped:"/"imputed:" reason
     unexpected: dict[int, int] = dataclasses.field(default_factory=dict)  # expectation -> rows violating it
     evaluated: dict[int, int] = dataclasses.field(default_factory=dict)  # expectation -> rows it evaluates
@@ -25,8 +26,8 @@ class RowCounts:
     def of(cls, outcome: CheckOutcome, expectations: list[int]) -> "RowCounts":
         """One batch's counts; `expectations` gives the suite index of each rule in the outcome."""
         counts = cls(rows=outcome.clean.num_rows + outcome.quarantined.num_rows, clean_rows=outcome.clean.num_rows,
-                     quarantined_rows=outcome.quarantined.num_rows, by_reason=dict(outcome.reason_counts),
-                     repaired=dict(outcome.repaired))
+                     quarantined_rows=outcome.quarantined.num_rows, by_reason=dict(outcome.quarantined_by),
+                     warned=dict(outcome.warned), repaired=dict(outcome.repaired))
         for idx, hits, domain, sample in zip(expectations, outcome.rule_counts, outcome.rule_domains,
                                              outcome.samples):
             counts.unexpected[idx] = counts.unexpected.get(idx, 0) + hits
@@ -41,7 +42,8 @@ class RowCounts:
         self.rows += other.rows
         self.clean_rows += other.clean_rows
         self.quarantined_rows += other.quarantined_rows
-        for mine, theirs in ((self.by_reason, other.by_reason), (self.repaired, other.repaired),
+        for mine, theirs in ((self.by_reason, other.by_reason), (self.warned, other.warned),
+                             (self.repaired, other.repaired),
                              (self.unexpected, other.unexpected), (self.evaluated, other.evaluated)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
@@ -52,10 +54,11 @@ class RowCounts:
     def to_json(self) -> dict:
         return {"rows": self.rows, "clean_rows": self.clean_rows, "quarantined_rows": self.quarantined_rows,
                 **{name: {str(k): v for k, v in sorted(getattr(self, name).items())}
-                   for name in ("by_reason", "repaired", "unexpected", "evaluated", "samples")}}
+                   for name in ("by_reason", "warned", "repaired", "unexpected", "evaluated", "samples")}}
 
     @classmethod
     def from_json(cls, data: dict) -> "RowCounts":
         indexed = {name: {int(k): v for k, v in data[name].items()} for name in ("unexpected", "evaluated", "samples")}
         return cls(rows=data["rows"], clean_rows=data["clean_rows"], quarantined_rows=data["quarantined_rows"],
-                   by_reason=dict(data["by_reason"]), repaired=dict(data["repaired"]), **indexed)
+                   by_reason=dict(data["by_reason"]), warned=dict(data["warned"]), repaired=dict(data["repaired"]),
+                   **indexed)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from transforms.columns import REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns
 from transforms.reasons import Code, reason
-from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS
+from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS, WARN
 
 SAMPLE_SIZE = 20  # GE's partial_unexpected_list length
 
@@ -34,6 +34,8 @@ class CheckOutcome:
     rule_domains: list[int] = dataclasses.field(default_factory=list)  # rows each rule evaluates (GE's nonnull)
     repaired: dict[str, int] = dataclasses.field(default_factory=dict)  # "clipped:<col>" / "imputed:<col>" -> cells
     samples: list[list] = dataclasses.field(default_factory=list)  # per rule: [[(source, row), values], ...]
+    quarantined_by: dict[str, int] = dataclasses.field(default_factory=dict)  # rows each reason sent to quarantine
+    warned: dict[str, int] = dataclasses.field(default_factory=dict)  # rows each warn-only reason flagged (kept)
 
 
 def rule_columns(rule) -> tuple[str, ...]:
@@ -50,6 +52,8 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     n = batch.num_rows
     bad = np.zeros(n, dtype=bool)
     counts: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    warned: dict[str, int] = {}
     quarantining: list[tuple[str, np.ndarray]] = []
     rule_counts, rule_domains, rule_samples = [], [], []
     repairs: list[tuple[object, np.ndarray]] = []
@@ -61,12 +65,13 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
                 continue
             any_reason |= mask
             counts[why] = counts.get(why, 0) + hits
-            if rule.action in REMOVES_ROWS:
-                bad |= mask
+            if rule.action in REMOVES_ROWS or (
+                    rule.action == IMPUTE and impute is not None and impute.get(rule.column) is None):
+                bad |= mask  # (for impute: nothing clean to impute from)
                 quarantining.append((why, mask))
-            elif rule.action == IMPUTE and impute is not None and impute.get(rule.column) is None:
-                bad |= mask  # nothing clean to impute from
-                quarantining.append((why, mask))
+                removed[why] = removed.get(why, 0) + hits
+            elif rule.action == WARN:
+                warned[why] = warned.get(why, 0) + hits
         hits = int(np.count_nonzero(any_reason))
         rule_counts.append(hits)
         domain = rule.domain(view) if hasattr(rule, "domain") else None
@@ -80,7 +85,7 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     clean = repaired_batch.filter(pa.array(~bad)) if bad_rows.size else repaired_batch
     if UNPARSEABLE in clean.schema.names:
         clean = drop_columns(clean, [UNPARSEABLE])
-    return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples)
+    return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples, removed, warned)
 
 
 def _repair(batch: pa.RecordBatch, view: BatchView, repairs, bad: np.ndarray, impute: dict | None):

@@ -62,7 +62,8 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
         "passed": False,
         "gate": {"failures": [], "thresholds": {"max_quarantine_fraction": config.max_quarantine_fraction}},
         "counts": {"input_rows": input_rows, "clean_rows": clean_rows, "quarantined_rows": bad_rows,
-                   "by_rule": dict(sorted(counts.by_reason.items())), "repaired": dict(sorted(counts.repaired.items()))},
+                   "by_rule": dict(sorted(counts.by_reason.items())), "repaired": dict(sorted(counts.repaired.items())),
+                   "warned": dict(sorted(counts.warned.items()))},
         "reconciliation": {
             "input_rows_equal_clean_plus_quarantined": input_rows == clean_rows + bad_rows,
             "shard_rows_equal_clean_rows": sum(s["rows"] for s in shards) == clean_rows,

@@ -26,9 +26,23 @@ def render_html(report: dict) -> str:
                          "chart": _histogram_svg(name, f["histogram"]) if draw else None})
     reasons = sorted(report["counts"]["by_rule"].items(), key=lambda kv: (-kv[1], kv[0]))
     skipped = sum(1 for f in report["features"].values() if f.get("histogram")) - charts
+    # Failing expectations first (a stable sort keeps suite order within each group).
+    expectations = sorted(report["expectations"], key=lambda e: bool(e["success"]))
     return template.render(report=report, features=features, reasons=reasons, charts_skipped=skipped,
                            reasons_chart=_reasons_svg(reasons[:MAX_REASONS]) if reasons else None,
-                           fmt=_fmt)
+                           expectations=expectations, target=_target, fmt=_fmt)
+
+
+def _target(e: dict) -> str:
+    """What an expectation looks at: its column, its columns, or the table."""
+    kw = e["kwargs"]
+    if e.get("column"):
+        return e["column"]
+    if kw.get("column_list"):
+        return " + ".join(kw["column_list"])
+    if kw.get("column_A"):
+        return f"{kw['column_A']} > {kw['column_B']}"
+    return "(table)"
 
 
 def _fmt(v) -> str:

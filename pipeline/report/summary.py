@@ -10,6 +10,10 @@ def summary(report: dict, out: str) -> str:
              f"({report['run']['seconds']:.1f}s, {report['run']['runner']})"]
     for reason, n in sorted(c["by_rule"].items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_REASONS]:
         lines.append(f"  {n:>9}  {reason}")
+    for title, kept in (("kept, repaired cells", c["repaired"]), ("kept, warned rows", c["warned"])):
+        if kept:
+            lines.append(f"  {title}: " + ", ".join(f"{reason} {n}" for reason, n in
+                                                    sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_REASONS]))
     constant = [k for k, f in report["features"].items() if (f.get("normalization") or {}).get("constant")]
     if constant:
         lines.append(f"  constant columns (scale 1, written as 0): {', '.join(constant)}")
