@@ -349,3 +349,15 @@ def test_tfrecord_features_nanguard_would_not_check_are_refused(name, tmp_path, 
     assert err.count("\n") == 1 and "Traceback" not in err, err
     for s in expected:
         assert s in err, (s, err)
+
+
+def test_a_tf_example_feature_with_no_kind_reads_as_missing(tmp_path):
+    path = str(tmp_path / "in.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for i in range(20):
+            f = {"y": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2])), "note": tf.train.Feature()}
+            w.write(tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString())
+    out = tmp_path / "out"
+    assert main(["run", "--input", path, "--output", str(out), "--quiet", "--label", "y:binary"]) == 0
+    report = json.load(open(out / "report.json"))
+    assert report["counts"]["input_rows"] == 20 and report["features"]["note"]["raw"]["missing"] == 20

@@ -227,3 +227,32 @@ def test_run_with_model_puts_the_check_in_the_report_and_the_gate(tmp_path, caps
     assert any(f.startswith("model check: ") for f in report["gate"]["failures"])
     assert main(["gate", out]) == 1
     assert not any(n.startswith(".nanguard-staging-") for n in os.listdir(out))
+
+
+def test_a_model_that_raises_on_real_data_is_one_line_naming_the_batch(shards):
+    from pipeline.errors import ConfigError
+    inputs = keras.Input((len(FEATURES),))
+    checked = keras.layers.Lambda(lambda x: x + tf.debugging.assert_all_finite(x * 1e38 * 1e38, "overflow"))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(checked))
+    with pytest.raises(ConfigError, match=r"the model raised on batch 0 \(InvalidArgumentError: overflow"):
+        check_model(ModelCheckConfig(model=model, data=shards, features=tuple(FEATURES)))
+
+
+@pytest.mark.parametrize("what", ["corrupt .keras", "corrupt .h5", "SavedModel with a garbage saved_model.pb"])
+def test_a_damaged_model_file_is_one_line(shards, tmp_path, capsys, what):
+    if what == "corrupt .keras":
+        path = tmp_path / "m.keras"
+        path.write_bytes(b"this is not a zip archive")
+        expected = "not a .keras file"
+    elif what == "corrupt .h5":
+        path = tmp_path / "m.h5"
+        path.write_bytes(b"not hdf5")
+        expected = "not an HDF5 file"
+    else:
+        path = tmp_path / "saved"
+        path.mkdir()
+        (path / "saved_model.pb").write_bytes(b"garbage")
+        expected = "TensorFlow cannot load this SavedModel"
+    assert main(["check-model", "--model", str(path), "--data", shards]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "Traceback" not in err, err

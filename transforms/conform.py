@@ -37,6 +37,9 @@ def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, ori
             arrays.append(pa.nulls(n, target))
             continue
         arr = batch.column(names.index(col))
+        if pa.types.is_null(arr.type) or (pa.types.is_list(arr.type) and pa.types.is_null(arr.type.value_type)):
+            arrays.append(pa.nulls(n, target))  # a tf.Example feature with no kind: no value in these records
+            continue
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
         if origin == "csv" and kind != "string":

@@ -82,8 +82,8 @@ def csv_problem(path: str, e: Exception, columns=None) -> InputError:
         return InputError(f"{path}: empty file; it needs a header row and data rows")
     if "Expected" in detail and "columns" in detail:
         fields = f"{len(columns)} fields" if columns else "as many fields as the header"
-        return InputError(f"{path}: malformed CSV ({detail}); every row needs {fields} like the header (quote "
-                          f"fields that contain commas or newlines)")
+        return InputError(f"{path}: malformed CSV ({detail}); every row needs {fields} (quote fields that "
+                          f"contain the separator or newlines)")
     return InputError(f"{path}: not a readable CSV file ({detail})")
 
 

@@ -254,6 +254,9 @@ def _inspect_tfrecord(path: str, vector_columns):
     if records:
         batch = decode_examples(records, path)
         for name, arr in zip(batch.schema.names, batch.columns):
+            if pa.types.is_null(arr.type) or pa.types.is_null(arr.type.value_type):
+                kinds[name] = None  # a feature with no kind (and so no value) in every sampled record
+                continue
             t = arr.type.value_type
             base = "int" if pa.types.is_integer(t) else "float" if pa.types.is_floating(t) else "string"
             present = ~arr.is_null().to_numpy(zero_copy_only=False)

@@ -107,7 +107,12 @@ class SavedModel:
     def __init__(self, path: str):
         import tensorflow as tf
         self.path = path
-        self._loaded = tf.saved_model.load(path)
+        try:
+            self._loaded = tf.saved_model.load(path)
+        except (OSError, ValueError, tf.errors.OpError) as e:
+            detail = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+            raise InputError(f"--model {path}: TensorFlow cannot load this SavedModel ({detail}); is it complete, "
+                             f"with its variables/ folder?") from None
         names = [k for k in ("serving_default", "serve") if k in self._loaded.signatures]
         if not names:
             raise InputError(f"--model {path}: the SavedModel has no serving_default signature "
@@ -153,6 +158,13 @@ def load_model(path: str, safe_mode: bool = True):
     if not path.endswith((".keras", ".h5", ".hdf5")):
         raise InputError(f"--model {path}: unknown model format; give a .keras or .h5 file or a SavedModel "
                          f"directory")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if path.endswith(".keras") and not magic.startswith(b"PK"):
+        raise InputError(f"--model {path}: not a .keras file (a .keras file is a zip archive); is it truncated, or "
+                         f"saved in another format?")
+    if path.endswith((".h5", ".hdf5")) and magic != b"\x89HDF\r\n\x1a\n":
+        raise InputError(f"--model {path}: not an HDF5 file; is it truncated, or saved in another format?")
     try:
         return KerasModel(keras.models.load_model(path, safe_mode=safe_mode))
     except ValueError as e:

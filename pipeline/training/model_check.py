@@ -9,6 +9,7 @@ Models are reached through training.model's handlers.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 from pipeline.errors import ConfigError
@@ -180,7 +181,12 @@ def check_model(config: ModelCheckConfig) -> dict:
         batches, stopped_early = 0, False
         checked_from = time.time()
         for batch in ds:
-            step(batch, tf.constant(batches, tf.int64))
+            try:
+                step(batch, tf.constant(batches, tf.int64))
+            except Exception as e:  # noqa: BLE001 - the model's own code or graph failed on real data
+                detail = _error_text(e)
+                raise ConfigError(f"--model {model_name}: the model raised on batch {batches} ({type(e).__name__}: "
+                                  f"{detail}); check its inputs (--features, --label) and its code") from None
             batches += 1
             if batches % POLL_EVERY == 0 and int(step.first_bad.numpy()) >= 0:
                 stopped_early = True  # the first failure is known; the rest of the data cannot un-fail it
@@ -223,6 +229,16 @@ def check_model(config: ModelCheckConfig) -> dict:
         "checks": checks,
         "failure": failure,
     }
+
+
+def _error_text(e: Exception) -> str:
+    """The line of a TensorFlow error that says what went wrong, without the graph's node and frame listing."""
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "File ", "[[",
+                                                           "Traceback", "(defined at"))] or lines or [text]
+    line = re.sub(r"\{\{function_node [^}]*\}\}", "", said[-1])
+    return re.sub(r"\s*(\[\[.*|\[Op:.*)$", "", line).strip()
 
 
 def var_name(v) -> str:
