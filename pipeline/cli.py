@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "its result goes to report.json and a failure fails the gate")
     r.add_argument("--model-label", metavar="COL", help="label for the model check (default: the only --label)")
     r.add_argument("--model-loss", metavar="NAME", help="Keras loss for the model check (default: compiled loss)")
+    r.add_argument("--model-features", metavar="A,B,...",
+                   help="features stacked into a single-input model, in order (default: every numeric feature)")
+    r.add_argument("--unsafe-model", action="store_true",
+                   help="load a model that holds code (Keras safe_mode off); only for models you trust")
+    r.add_argument("--custom-objects", metavar="MODULE",
+                   help="module or .py file that registers the model's custom layers and losses with Keras")
 
     m = sub.add_parser("check-model", parents=[logging_flags],
                        help="run a model over a run's shards; exit 0 if outputs, loss and gradients are finite, 1 if not")
@@ -91,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--features", metavar="A,B,...", help="features stacked into a single-input model, in order")
     m.add_argument("--outputs", choices=OUTPUT_KINDS, default=check_default("outputs"),
                    help="probability: check outputs lie in [0, 1] (auto: when the last layer is softmax/sigmoid)")
+    m.add_argument("--custom-objects", metavar="MODULE",
+                   help="module or .py file that registers the model's custom layers and losses with Keras")
     m.add_argument("--allow-failed", action="store_true",
                    help="check the model on shards whose nanguard gate failed (refused otherwise, exit 2)")
     m.add_argument("--unsafe-model", action="store_true",
@@ -180,7 +188,13 @@ def _config(args, beam_args):
                      max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,
                      extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,
                      overwrite=args.overwrite, model=args.model, model_label=args.model_label,
-                     model_loss=args.model_loss, beam_args=beam_args)
+                     model_loss=args.model_loss, beam_args=beam_args,
+                     model_features=_names(args.model_features), unsafe_model=args.unsafe_model,
+                     custom_objects=args.custom_objects)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return tuple(f for f in text.split(",") if f) if text else None
 
 
 def _log(args):
@@ -212,11 +226,12 @@ def _finish(log, report: dict, out: str) -> None:
 
 def _check_model(args, beam_args) -> int:
     from pipeline.training.model_check import ModelCheckConfig, check_model, summary as model_summary
-    features = tuple(f for f in args.features.split(",") if f) if args.features else None
+    features = _names(args.features)
     result = check_model(ModelCheckConfig(
         model=args.model, data=args.data, label=args.label, loss=args.loss, batch_size=args.batch_size,
         max_batches=args.max_batches, mixed_precision=args.mixed_precision, device=args.device, features=features,
-        outputs=args.outputs, safe_mode=not args.unsafe_model, allow_failed=args.allow_failed))
+        outputs=args.outputs, safe_mode=not args.unsafe_model, allow_failed=args.allow_failed,
+        custom_objects=args.custom_objects))
     log = _log(args)
     if log.fmt == "json":
         log.event("model_check", "", **{k: result[k] for k in ("passed", "failures", "device", "examples",

@@ -46,6 +46,9 @@ class RunConfig:
     model: str | None = None  # a model to check on the written shards (pipeline.model_check)
     model_label: str | None = None
     model_loss: str | None = None
+    model_features: tuple[str, ...] | None = None  # stacked into a single-input model, in order
+    unsafe_model: bool = False  # load a model that holds code (Keras safe_mode off)
+    custom_objects: str | None = None  # module registering the model's custom Keras objects
     beam_args: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -72,8 +75,10 @@ class RunConfig:
             raise ConfigError(f"column(s) {', '.join(dupes)} named more than once in --label/--passthrough")
         if self.model is not None and "://" not in self.model and not os.path.exists(self.model):
             raise ConfigError(f"--model {self.model}: no such file or directory")
-        if self.model is None and (self.model_label or self.model_loss):
-            raise ConfigError("--model-label/--model-loss need --model")
+        if self.model is None and (self.model_label or self.model_loss or self.model_features or self.unsafe_model
+                                   or self.custom_objects):
+            raise ConfigError("--model-label/--model-loss/--model-features/--unsafe-model/--custom-objects need "
+                              "--model")
         if self.model_label is not None and self.model_label not in [lab.column for lab in self.labels]:
             raise ConfigError(f"--model-label {self.model_label}: declare it with --label too")
 

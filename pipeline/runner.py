@@ -22,6 +22,7 @@ from pipeline.report.assemble import assemble, settle, write_report
 from pipeline.stages import graph
 from pipeline.stages.artifacts import PROGRESS_DIR
 from pipeline.stages.local_runner import new_pipeline, pipeline_options
+from pipeline.training.model_check import ModelCheckConfig, check_model, preflight
 from pipeline.staging import claim_output, discard, nanguard_written, new_stage, publish
 
 
@@ -48,6 +49,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
             config.mixed_precision))
     except SuiteError as e:
         raise ConfigError(str(e)) from None
+    if config.model is not None:
+        preflight(model_check_config(config, data=config.output), features_of(plan, config))
     options = pipeline_options(config.beam_args)
     runner = str(options.view_as(StandardOptions).runner)
     if plan.skipped and log:
@@ -81,14 +84,25 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     return report
 
 
+def features_of(plan, config: RunConfig) -> tuple[str, ...]:
+    """The numeric scalar columns the shards will hold besides labels: what a single-input model is fed by default
+    (pass-through columns included, as the model checker feeds them)."""
+    return tuple(c for c, k in plan.kinds.items() if k in ("int", "float") and c not in
+                 {lab.column for lab in config.labels})
+
+
+def model_check_config(config: RunConfig, data: str) -> ModelCheckConfig:
+    return ModelCheckConfig(model=config.model, data=data, label=config.check_label, loss=config.model_loss,
+                            mixed_precision=config.mixed_precision, features=config.model_features,
+                            safe_mode=not config.unsafe_model, custom_objects=config.custom_objects,
+                            verify_data=False)  # `run --model` checks its own staged output, not yet gated
+
+
 def check_model_on_staged(report: dict, config: RunConfig, stage: str) -> None:
     """Runs the model checker on the staged shards; its verdict joins the gate when the report is settled."""
     if report["counts"]["clean_rows"] == 0:
         return  # nothing to run the model on; the gate already fails
-    from pipeline.training.model_check import ModelCheckConfig, check_model
-    result = check_model(ModelCheckConfig(model=config.model, data=stage, label=config.check_label,
-                                          loss=config.model_loss, mixed_precision=config.mixed_precision,
-                                          verify_data=False))  # its own staged output, not yet gated
+    result = check_model(model_check_config(config, data=stage))
     result["data"] = config.output  # it ran on the staged copy of what is published there
     report["model_check"] = result
     report["run"]["seconds"] = round(report["run"]["seconds"] + result["seconds"], 3)

@@ -256,3 +256,42 @@ def test_a_damaged_model_file_is_one_line(shards, tmp_path, capsys, what):
     assert main(["check-model", "--model", str(path), "--data", shards]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err and "Traceback" not in err, err
+
+
+def test_run_refuses_a_model_of_the_wrong_width_before_the_pipeline_and_takes_model_features(tmp_path, capsys):
+    src = str(tmp_path / "train.parquet")
+    _table(seed=3).to_parquet(src)
+    narrow = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    narrow.compile(loss="binary_crossentropy")
+    path = str(tmp_path / "narrow.keras")
+    narrow.save(path)
+    out = tmp_path / "out"
+    args = ["run", "--input", src, "--output", str(out), "--label", "y:binary", "--model", path, "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "takes 3 input values per example but the shards will have 4" in err and "--model-features" in err
+    assert not out.exists()  # refused before anything ran or was written
+    assert main(args + ["--model-features", "x0,x1,x2"]) == 0
+    report = json.load(open(out / "report.json"))
+    assert report["model_check"]["passed"] and report["model_check"]["inputs"]["features"] == ["x0", "x1", "x2"]
+
+
+def test_custom_objects_module_lets_a_custom_layer_load(shards, tmp_path, capsys):
+    module = tmp_path / "my_layers.py"
+    module.write_text(
+        "import keras\n\n\n@keras.saving.register_keras_serializable(package='mine')\n"
+        "class Doubler(keras.layers.Layer):\n    def call(self, x):\n        return 2.0 * x\n")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("my_layers", module)
+    layers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layers)
+    model = keras.Sequential([keras.Input((len(FEATURES),)), layers.Doubler(), keras.layers.Dense(1)])
+    path = str(tmp_path / "custom.keras")
+    model.save(path)
+    keras.saving.get_custom_objects().clear()  # a fresh process knows nothing of the layer
+    base = ["check-model", "--model", path, "--data", shards, "--features", ",".join(FEATURES)]
+    assert main(base) == 2
+    assert "--custom-objects" in capsys.readouterr().err
+    assert main(base + ["--custom-objects", str(module)]) == 0
+    printed = capsys.readouterr().out
+    assert "outputs finite: yes" in printed and "model check: PASSED" in printed

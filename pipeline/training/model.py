@@ -145,9 +145,31 @@ class SavedModel:
         raise ConfigError("--mixed-precision needs a Keras Sequential or functional model")
 
 
-def load_model(path: str, safe_mode: bool = True):
-    """A handler for the model at `path`: .keras/.h5 (safe_mode on: no arbitrary code) or a SavedModel dir."""
+def import_custom_objects(spec: str) -> None:
+    """Imports the module (a dotted name, or a .py file) that registers a model's custom layers and losses with
+    Keras (keras.saving.register_keras_serializable), so the model loads by name."""
+    import importlib
+    import importlib.util
+    try:
+        if spec.endswith(".py"):
+            found = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(spec))[0], spec)
+            if found is None or found.loader is None:
+                raise ImportError(f"no module at {spec}")
+            module = importlib.util.module_from_spec(found)
+            found.loader.exec_module(module)
+        else:
+            importlib.import_module(spec)
+    except (ImportError, OSError, SyntaxError) as e:
+        raise InputError(f"--custom-objects {spec}: cannot import it ({e}); give a module name on the Python "
+                         f"path or a .py file") from None
+
+
+def load_model(path: str, safe_mode: bool = True, custom_objects: str | None = None):
+    """A handler for the model at `path`: .keras/.h5 (safe_mode on: no arbitrary code) or a SavedModel dir.
+    custom_objects: a module that registers the model's custom objects, imported first."""
     import keras
+    if custom_objects:
+        import_custom_objects(custom_objects)
     if not os.path.exists(path) and "://" not in path:
         raise InputError(f"--model {path}: no such file or directory")
     if os.path.isdir(path):
@@ -167,17 +189,19 @@ def load_model(path: str, safe_mode: bool = True):
         raise InputError(f"--model {path}: not an HDF5 file; is it truncated, or saved in another format?")
     try:
         return KerasModel(keras.models.load_model(path, safe_mode=safe_mode))
-    except ValueError as e:
+    except (ValueError, OSError, TypeError) as e:
         if "safe_mode" in str(e) or "unsafe" in str(e).lower():
             raise InputError(f"--model {path}: refused by Keras safe_mode (the model holds code, e.g. a Lambda "
                              f"layer). Load it only if you trust its author: --unsafe-model") from None
-        raise InputError(f"--model {path}: Keras cannot load it ({str(e).splitlines()[0]})") from None
-    except (OSError, TypeError) as e:
+        if any(s in str(e) for s in ("Could not locate", "Unknown", "deserializ")):
+            raise InputError(f"--model {path}: Keras cannot rebuild it: it uses a custom layer, loss or function "
+                             f"Keras does not know ({str(e).splitlines()[0][:200]}); pass the module that registers "
+                             f"them with --custom-objects") from None
         raise InputError(f"--model {path}: Keras cannot load it ({str(e).splitlines()[0]})") from None
 
 
-def as_handler(model, safe_mode: bool = True):
+def as_handler(model, safe_mode: bool = True, custom_objects: str | None = None):
     """A handler for a path or an in-memory keras.Model."""
     if isinstance(model, str):
-        return load_model(model, safe_mode)
+        return load_model(model, safe_mode, custom_objects)
     return model if isinstance(model, (KerasModel, SavedModel)) else KerasModel(model)

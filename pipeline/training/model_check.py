@@ -35,6 +35,7 @@ class ModelCheckConfig:
     features: tuple[str, ...] | None = None
     outputs: str = "auto"
     safe_mode: bool = True
+    custom_objects: str | None = None  # a module (or .py file) that registers the model's custom Keras objects
     # The data's own gate: shards of a run whose gate failed (or that changed since) are refused unless
     # allow_failed; verify_data=False only where the caller vouches for the data (`run --model` on its staging).
     allow_failed: bool = False
@@ -162,7 +163,7 @@ def check_model(config: ModelCheckConfig) -> dict:
                           f"{', '.join(spec)})")
     device, device_name = _device(config.device)
     with tf.device(device):
-        model = as_handler(config.model, config.safe_mode)
+        model = as_handler(config.model, config.safe_mode, config.custom_objects)
         model_name = config.model if isinstance(config.model, str) else model.name
         if config.mixed_precision:
             model = model.mixed_clone()
@@ -370,6 +371,33 @@ def _align(y, out):
     return y
 
 
+def _failed(check: dict) -> bool:
+    """Whether a check in result["checks"] found anything (its counts are the only non-boolean numbers)."""
+    found = [v for k, v in check.items() if k not in ("checked", "variables", "head", "loss")]
+    return any(bool(v) for v in found if isinstance(v, (int, dict)) and not isinstance(v, bool))
+
+
+def preflight(config: ModelCheckConfig, available: tuple[str, ...]) -> None:
+    """Before a pipeline runs: the model loads, and a single-input model's width matches the numeric features
+    the shards will have (`available`, or config.features), so a mismatch is not found only after the run."""
+    from pipeline.training.model import as_handler
+    model = as_handler(config.model, config.safe_mode, config.custom_objects)
+    if config.features is not None:
+        unknown = [f for f in config.features if f not in available]
+        if unknown:
+            raise ConfigError(f"--model-features {','.join(unknown)}: not numeric features of the input "
+                              f"(features: {', '.join(available)})")
+    names = model.input_names()
+    if names and all(n in available for n in names):
+        return  # named inputs, fed by name
+    chosen = config.features if config.features is not None else available
+    width = model.input_width()
+    if width is not None and width != len(chosen):
+        raise ConfigError(f"--model {config.model}: takes {width} input values per example but the shards will "
+                          f"have {len(chosen)} numeric non-label features ({', '.join(chosen)}); choose them with "
+                          f"--model-features")
+
+
 def summary(result: dict) -> str:
     """Human lines for the CLI."""
     rate = result["examples_per_second"]
@@ -381,9 +409,8 @@ def summary(result: dict) -> str:
         lines.append(f"  data: the nanguard gate of {result['data']} FAILED ({'; '.join(result['data_gate_failures'])}); "
                      f"checked anyway (--allow-failed)")
     for name, c in result["checks"].items():
-        if not c["checked"]:
-            continue
-        lines.append(f"  checked {name.replace('_', ' ')}")
+        if c["checked"]:
+            lines.append(f"  {name.replace('_', ' ')}: {'NO' if _failed(c) else 'yes'}")
     f = result["failure"]
     if f:
         lines.append(f"  first failing batch {f['batch']}: {f['quantity']} non-finite or invalid in "
