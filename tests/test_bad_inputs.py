@@ -361,3 +361,28 @@ def test_a_tf_example_feature_with_no_kind_reads_as_missing(tmp_path):
     assert main(["run", "--input", path, "--output", str(out), "--quiet", "--label", "y:binary"]) == 0
     report = json.load(open(out / "report.json"))
     assert report["counts"]["input_rows"] == 20 and report["features"]["note"]["raw"]["missing"] == 20
+
+
+def test_quarantined_rows_keep_each_columns_original_type_and_value(tmp_path):
+    import datetime
+    import decimal
+    n = 50
+    lat = np.full(n, 41.88)
+    lat[[7, 30]] = [np.nan, np.inf]
+    table = pa.table({
+        "fare": pa.array([decimal.Decimal("7.1"), decimal.Decimal("12.35")] * (n // 2), pa.decimal128(10, 2)),
+        "pickup": pa.array([datetime.datetime(2024, 1, 1, 12, 0, i, tzinfo=datetime.timezone.utc) for i in range(n)],
+                           pa.timestamp("us", tz="UTC")),
+        "lat": lat, "trip_id": pa.array(np.arange(2**40, 2**40 + n), pa.int64()),
+        "seats": pa.array(np.arange(n) % 4, pa.int32()), "y": np.arange(n) % 2})
+    src = parquet(table)(tmp_path)[0]
+    out = tmp_path / "out"
+    assert main(["run", "--input", src, "--output", str(out), "--quiet", "--max-quarantine-fraction", "1"]) == 0
+    q = pq.read_table(next(iter(glob.glob(str(out / "quarantine" / "*.parquet")))))
+    for name in ("fare", "pickup", "trip_id", "seats"):
+        assert q.schema.field(name).type == table.schema.field(name).type, name
+    rows = q.column("__row_index").to_pylist()
+    assert rows == [7, 30]
+    assert q.column("fare").to_pylist() == [table.column("fare")[r].as_py() for r in rows]  # Decimal, not float
+    assert q.column("pickup").to_pylist() == [table.column("pickup")[r].as_py() for r in rows]
+    assert json.load(open(out / "report.json"))["counts"]["clean_rows"] == n - 2

@@ -15,6 +15,32 @@ ROW_INDEX = "__row_index"
 REASONS = "__reasons"
 UNPARSEABLE = "__unparseable"
 RESERVED = (SOURCE_FILE, ROW_INDEX, REASONS, UNPARSEABLE)
+# A column's values as read, before conforming to the unified type (a Parquet decimal or timestamp, say), riding
+# along as "__original__<column>" so that quarantined rows are written verbatim, in their original Arrow type.
+ORIGINAL_PREFIX = "__original__"
+
+
+def is_nanguards(name: str) -> bool:
+    """A column nanguard added to a batch (never a feature, never in statistics)."""
+    return name in RESERVED or name.startswith(ORIGINAL_PREFIX)
+
+
+def with_originals_restored(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with each conformed column replaced by its original values (dropping the riders)."""
+    names = batch.schema.names
+    riders = {n[len(ORIGINAL_PREFIX):]: batch.column(i) for i, n in enumerate(names) if n.startswith(ORIGINAL_PREFIX)}
+    if not riders:
+        return batch
+    keep = [(n, riders.get(n, batch.column(i))) for i, n in enumerate(names) if not n.startswith(ORIGINAL_PREFIX)]
+    return pa.RecordBatch.from_arrays([a for _, a in keep], names=[n for n, _ in keep])
+
+
+def without_originals(batch: pa.RecordBatch) -> pa.RecordBatch:
+    names = batch.schema.names
+    if not any(n.startswith(ORIGINAL_PREFIX) for n in names):
+        return batch
+    keep = [i for i, n in enumerate(names) if not n.startswith(ORIGINAL_PREFIX)]
+    return pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=[names[i] for i in keep])
 
 
 def is_numeric(t: pa.DataType) -> bool:

@@ -13,15 +13,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns import ROW_INDEX, SOURCE_FILE, UNPARSEABLE, missing_mask
+from transforms.columns import ORIGINAL_PREFIX, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, missing_mask
 from transforms.text_values import parse_number_lists, parse_numbers
 
 ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string(),
                "int_list": pa.list_(pa.int64()), "float_list": pa.list_(pa.float64())}
 
 
-def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, origin: str) -> pa.RecordBatch:
-    """origin: 'csv' (all text), 'tfrecord' (all lists) or 'parquet' (typed)."""
+def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, origin: str,
+            keep_original: frozenset = frozenset()) -> pa.RecordBatch:
+    """origin: 'csv' (all text), 'tfrecord' (all lists) or 'parquet' (typed). Columns in `keep_original` also
+    ride along as read (ORIGINAL_PREFIX), for a verbatim quarantine."""
     n = batch.num_rows
     names = batch.schema.names
     if origin == "tfrecord":
@@ -61,6 +63,10 @@ def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, ori
     if origin != "parquet":
         arrays.append(_fault_texts(n, faults))
         out_names.append(UNPARSEABLE)
+    for col in kinds:
+        if col in keep_original and col in names:
+            arrays.append(batch.column(names.index(col)))
+            out_names.append(ORIGINAL_PREFIX + col)
     return pa.RecordBatch.from_arrays(arrays, names=out_names)
 
 

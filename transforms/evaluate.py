@@ -18,7 +18,8 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
-from transforms.columns import REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns
+from transforms.columns import (REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns,
+                                without_originals)
 from transforms.reasons import Code, reason
 from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS, WARN
 
@@ -82,7 +83,7 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     repaired_batch, repaired = _repair(batch, view, repairs, bad, impute) if repairs else (batch, {})
     bad_rows = np.nonzero(bad)[0]
     quarantined = append_column(batch.filter(pa.array(bad)), REASONS, _reason_lists(n, bad_rows, quarantining))
-    clean = repaired_batch.filter(pa.array(~bad)) if bad_rows.size else repaired_batch
+    clean = without_originals(repaired_batch.filter(pa.array(~bad)) if bad_rows.size else repaired_batch)
     if UNPARSEABLE in clean.schema.names:
         clean = drop_columns(clean, [UNPARSEABLE])
     return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples, removed, warned)

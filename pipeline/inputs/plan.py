@@ -18,7 +18,7 @@ from pipeline.files import is_remote, match
 from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
                                      read_record_batches, sniff_delimiter)
 from transforms.labels import LabelSpec
-from transforms.columns import RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE
+from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE
 from transforms.conform import ARROW_TYPES
 from transforms.text_values import infer_kind, widened_kind
 
@@ -46,6 +46,9 @@ class InputPlan:
     kinds: Mapping[str, str]  # column -> int | float | string | int_list | float_list
     units: tuple[ReadUnit, ...]
     skipped: tuple[str, ...] = ()  # matched, but written by nanguard (an earlier run's outputs): not read
+    # Parquet columns read in a type other than their unified one (decimal, timestamp, int32, ...), the same in
+    # every file: the quarantine writes them in this type, verbatim.
+    original_types: Mapping[str, pa.DataType] = dataclasses.field(default_factory=dict)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -59,6 +62,12 @@ class InputPlan:
         if self.format != "parquet":
             fields.append(pa.field(UNPARSEABLE, pa.string()))
         return pa.schema(fields)
+
+    @property
+    def quarantine_schema(self) -> pa.Schema:
+        """The quarantine file's schema: the columns as read (original types), nanguard's own, __reasons."""
+        fields = [pa.field(f.name, self.original_types.get(f.name, f.type)) for f in self.schema]
+        return pa.schema(fields + [pa.field(REASONS, pa.list_(pa.string()))])
 
 
 def format_of(path: str) -> str | None:
@@ -120,6 +129,7 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
     units: list[ReadUnit] = []
     kinds: dict[str, str] = {}
     where: dict[str, str] = {}
+    originals: dict[str, pa.DataType | None] = {}
     any_rows = False
     for path in files:
         file_units, file_kinds, has_rows = (_inspect_csv(path, vector_columns, delimiter) if fmt == "csv"
@@ -128,6 +138,11 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
         if fmt != "tfrecord" and kinds and set(file_kinds) != set(kinds):
             _schema_drift(files[0], path, set(kinds), set(file_kinds))
         units.extend(file_units)
+        if fmt == "parquet":
+            for field in _parquet_schema(path):
+                seen = originals.setdefault(field.name, field.type)
+                if seen is not None and seen != field.type:
+                    originals[field.name] = None  # files disagree: the unified type it is
         for col, kind in file_kinds.items():
             if col in RESERVED:
                 raise InputError(f"{path}: column '{col}' collides with a column nanguard adds; rename it")
@@ -139,7 +154,9 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
     if not any_rows:
         where = files[0] if len(files) == 1 else f"none of the {len(files)} input files"
         raise InputError(f"{where}: no data rows (only a header or schema); check that the export finished")
-    return InputPlan(tuple(patterns), fmt, kinds, tuple(units), tuple(skipped))
+    original_types = {c: t for c, t in originals.items()
+                      if t is not None and not pa.types.is_dictionary(t) and t != ARROW_TYPES[kinds[c]]}
+    return InputPlan(tuple(patterns), fmt, kinds, tuple(units), tuple(skipped), original_types)
 
 
 def _schema_drift(first: str, path: str, expected: set, got: set) -> None:
@@ -225,6 +242,11 @@ def _inspect_parquet(path: str, vector_columns):
         units.append(ReadUnit(path, names, i, offset))
         offset += n
     return units, kinds, offset > 0
+
+
+def _parquet_schema(path: str) -> pa.Schema:
+    with open_input(path) as f:
+        return pq.ParquetFile(f).schema_arrow
 
 
 def _arrow_kind(path: str, field: pa.Field) -> str:

@@ -27,7 +27,6 @@ from pipeline.stages.quarantine import WriteQuarantine
 from pipeline.stages.read import ReadBatches
 from pipeline.stages.shards import WriteShards
 from pipeline.stages.statistics import WriteStatistics
-from transforms.columns import REASONS
 
 PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
 
@@ -61,7 +60,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     _ = written | "CleanStatistics" >> WriteStatistics(path=staged.stats(CLEAN_STATS), wrap=False)
     quarantine = write_pass.quarantine | "WriteQuarantine" >> WriteQuarantine(
         out_dir=staged.dir(QUARANTINE_DIR), tmp_dir=staged.dir(TMP_DIR),
-        schema=plan.schema.append(pa.field(REASONS, pa.list_(pa.string()))))
+        schema=plan.quarantine_schema)
     counts = write_pass.counts | "Counts" >> beam.CombineGlobally(SumCountsFn())
 
     _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: write_json(staged.artifact(RAW_PROFILE), profile_json(a)))

@@ -16,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
 from pipeline.stages.background import bundle_output
+from transforms.columns import with_originals_restored
 
 _CHUNK = 1 << 20
 
@@ -28,6 +29,7 @@ class StageQuarantineFn(beam.DoFn):
         self._writer = None
 
     def process(self, batch: pa.RecordBatch):
+        batch = with_originals_restored(batch)  # verbatim: each column in the type it was read in
         if self._writer is None:
             path = FileSystems.join(self._tmp_dir, f"quarantine-{uuid.uuid4().hex}.parquet")
             f = FileSystems.create(path)

@@ -23,6 +23,7 @@ class ReadUnitFn(beam.DoFn):
     def __init__(self, plan: InputPlan, progress: ProgressSink | None = None, pass_name: str = ""):
         self._kinds = dict(plan.kinds)
         self._format = plan.format
+        self._keep_original = frozenset(plan.original_types)
         self._progress, self._pass = progress, pass_name
         self._writer = None
 
@@ -35,7 +36,7 @@ class ReadUnitFn(beam.DoFn):
         for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_group, unit.delimiter):
             if raw.num_rows:
                 try:
-                    yield conform(raw, self._kinds, unit.path, first, self._format)
+                    yield conform(raw, self._kinds, unit.path, first, self._format, self._keep_original)
                 except ConformError as e:
                     raise InputError(f"{unit.path}: {e}") from None
                 first += raw.num_rows

@@ -21,13 +21,13 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from pipeline.quiet_tfdv import tfdv
 from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
 from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackground
-from transforms.columns import RESERVED, is_list, to_list_array
+from transforms.columns import is_list, is_nanguards, to_list_array
 
 
 def for_tfdv(batch: pa.RecordBatch) -> pa.RecordBatch:
     cols, names = [], []
     for name, arr in zip(batch.schema.names, batch.columns):
-        if name in RESERVED:
+        if is_nanguards(name):
             continue
         cols.append(arr if is_list(arr.type) else to_list_array(arr))
         names.append(name)
