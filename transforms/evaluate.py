@@ -83,7 +83,8 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     repaired_batch, repaired = _repair(batch, view, repairs, bad, impute) if repairs else (batch, {})
     bad_rows = np.nonzero(bad)[0]
     quarantined = append_column(batch.filter(pa.array(bad)), REASONS, _reason_lists(n, bad_rows, quarantining))
-    clean = without_originals(repaired_batch.filter(pa.array(~bad)) if bad_rows.size else repaired_batch)
+    kept = without_originals(repaired_batch)  # the riders go with quarantined rows only
+    clean = kept.filter(pa.array(~bad)) if bad_rows.size else kept
     if UNPARSEABLE in clean.schema.names:
         clean = drop_columns(clean, [UNPARSEABLE])
     return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples, removed, warned)

@@ -46,8 +46,9 @@ class InputPlan:
     kinds: Mapping[str, str]  # column -> int | float | string | int_list | float_list
     units: tuple[ReadUnit, ...]
     skipped: tuple[str, ...] = ()  # matched, but written by nanguard (an earlier run's outputs): not read
-    # Parquet columns read in a type other than their unified one (decimal, timestamp, int32, ...), the same in
-    # every file: the quarantine writes them in this type, verbatim.
+    # Parquet columns whose unified type does not hold their values as they are (decimal, timestamp, date, time,
+    # duration), the same type in every file: the quarantine writes them in this type, verbatim. (Narrower ints
+    # and floats widen exactly, so they need no copy.)
     original_types: Mapping[str, pa.DataType] = dataclasses.field(default_factory=dict)
 
     @property
@@ -155,7 +156,7 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
         where = files[0] if len(files) == 1 else f"none of the {len(files)} input files"
         raise InputError(f"{where}: no data rows (only a header or schema); check that the export finished")
     original_types = {c: t for c, t in originals.items()
-                      if t is not None and not pa.types.is_dictionary(t) and t != ARROW_TYPES[kinds[c]]}
+                      if t is not None and (pa.types.is_decimal(t) or pa.types.is_temporal(t))}
     return InputPlan(tuple(patterns), fmt, kinds, tuple(units), tuple(skipped), original_types)
 
 
