@@ -51,7 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     logging_flags.add_argument("--log-format", choices=("text", "json"), default="text",
                                help="json: progress and the summary as one JSON object per line on stderr")
 
-    r = sub.add_parser("run", parents=[logging_flags],
+    model_loading = _Parser(add_help=False)  # how a model file is loaded, for run --model and check-model
+    model_loading.add_argument("--unsafe-model", action="store_true",
+                               help="load a model that holds code (Keras safe_mode off); only for models you trust")
+    model_loading.add_argument("--custom-objects", metavar="MODULE",
+                               help="module or .py file that registers the model's custom layers and losses with "
+                                    "Keras")
+
+    r = sub.add_parser("run", parents=[logging_flags, model_loading],
                        help="profile, check, quarantine, normalize and shard the input; exit code = gate")
     r.add_argument("--input", action="append", required=True, metavar="PATTERN",
                    help="file or glob (local, gs://, any Beam filesystem); repeatable")
@@ -79,12 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model-loss", metavar="NAME", help="Keras loss for the model check (default: compiled loss)")
     r.add_argument("--model-features", metavar="A,B,...",
                    help="features stacked into a single-input model, in order (default: every numeric feature)")
-    r.add_argument("--unsafe-model", action="store_true",
-                   help="load a model that holds code (Keras safe_mode off); only for models you trust")
-    r.add_argument("--custom-objects", metavar="MODULE",
-                   help="module or .py file that registers the model's custom layers and losses with Keras")
 
-    m = sub.add_parser("check-model", parents=[logging_flags],
+    m = sub.add_parser("check-model", parents=[logging_flags, model_loading],
                        help="run a model over a run's shards; exit 0 if outputs, loss and gradients are finite, 1 if not")
     m.add_argument("--model", required=True, metavar="PATH", help=".keras, .h5 or a SavedModel directory")
     m.add_argument("--data", required=True, metavar="DIR", help="a nanguard output directory")
@@ -97,12 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--features", metavar="A,B,...", help="features stacked into a single-input model, in order")
     m.add_argument("--outputs", choices=OUTPUT_KINDS, default=check_default("outputs"),
                    help="probability: check outputs lie in [0, 1] (auto: when the last layer is softmax/sigmoid)")
-    m.add_argument("--custom-objects", metavar="MODULE",
-                   help="module or .py file that registers the model's custom layers and losses with Keras")
     m.add_argument("--allow-failed", action="store_true",
                    help="check the model on shards whose nanguard gate failed (refused otherwise, exit 2)")
-    m.add_argument("--unsafe-model", action="store_true",
-                   help="load models that hold code (Keras safe_mode off); only for models you trust")
 
     su = sub.add_parser("suite", help="work with expectation suites")
     su_sub = su.add_subparsers(dest="suite_command", required=True, parser_class=_Parser)
