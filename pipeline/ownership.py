@@ -22,17 +22,44 @@ MANIFEST_FORMAT = 1
 
 
 def owned_files(out: str) -> dict[str, dict]:
-    """{path relative to `out` (with '/'): {"size", "mtime_ns"} as published} from the manifest; {} without one."""
+    """{path relative to `out` (with '/'): {"size", "mtime_ns"} as published} from the manifest; for an output an
+    earlier nanguard wrote without one, what its report vouches for (legacy_owned_files); else {}."""
     path = os.path.join(out, MANIFEST)
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
         return {str(p): dict(entry) for p, entry in doc["files"].items()}
     except FileNotFoundError:
-        return {}
+        return legacy_owned_files(out)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"--output {out}: {MANIFEST} is unreadable ({e}); nanguard cannot tell its own files "
                           f"from yours there, so it will not overwrite them. Choose another --output") from None
+
+
+# What every nanguard output held beside its shards and quarantine files before manifests were written.
+LEGACY_FILES = ("report.json", "report.html", "validation_result.json", "suite.json", "feature_spec.json",
+                "normalization.json", "schema.pbtxt", "anomalies.pbtxt", "stats/raw.pb", "stats/clean.pb")
+LEGACY_SLACK_NS = 120 * 10**9  # report.html and the model check's rewrite came seconds after report.json
+
+
+def legacy_owned_files(out: str) -> dict[str, dict]:
+    """An output published before manifests existed: its report's shards and quarantine files and the fixed
+    outputs, as long as none was modified after the run (later than its report.json, give or take the seconds
+    between the last writes). Anything else there stays the user's."""
+    report_path = os.path.join(out, "report.json")
+    try:
+        with open(report_path, encoding="utf-8") as f:
+            report = json.load(f)
+        listed = [f["path"] for kind in ("shards", "quarantine") for f in report["outputs"][kind]]
+        limit = os.lstat(report_path).st_mtime_ns + LEGACY_SLACK_NS
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    owned = {}
+    for rel in set(listed) | set(LEGACY_FILES):
+        path = os.path.join(out, rel)
+        if os.path.isfile(path) and not os.path.islink(path) and os.lstat(path).st_mtime_ns <= limit:
+            owned[rel] = stamp(path)
+    return owned
 
 
 def write_manifest(out: str, files: dict[str, dict]) -> None:

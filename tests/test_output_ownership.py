@@ -141,3 +141,18 @@ def test_the_lock_of_a_killed_run_is_taken_over(trips, tmp_path):
     (out / LOCK).write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "since": "2026-11-28T10:00:00Z"}))
     assert _run(trips, out, "--overwrite") == 0
     assert json.loads((out / "report.json").read_text())["passed"] and not (out / LOCK).exists()
+
+
+def test_an_output_written_before_manifests_existed_is_still_replaceable_and_a_later_edit_is_not(trips, tmp_path,
+                                                                                                capsys):
+    out = tmp_path / "out"
+    assert _run(trips, out) == 0
+    os.remove(out / MANIFEST)  # as an earlier nanguard left it
+    assert _run(trips, out, "--overwrite") == 0  # its own files, vouched for by its report
+    os.remove(out / MANIFEST)
+    edited = out / "normalization.json"
+    later = os.stat(out / "report.json").st_mtime + 3600
+    os.utime(edited, (later, later))  # edited by hand an hour after the run
+    capsys.readouterr()
+    assert _run(trips, out, "--overwrite") == 2
+    assert "normalization.json" in capsys.readouterr().err
