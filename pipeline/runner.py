@@ -61,11 +61,11 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     try:
         p = new_pipeline(options)
         graph.build(p, plan=plan, compiled=compiled, config=config, staged=staged,
-                    progress=ProgressSink(staged.dir(PROGRESS_DIR)) if log else None)
+                    progress=ProgressSink(staged.path(PROGRESS_DIR)) if log else None)
         if log:
             log.event("start", f"[nanguard] {len(plan.files)} {plan.format} file(s), {len(plan.kinds)} columns; "
                                f"runner {runner}", files=len(plan.files), format=plan.format, columns=len(plan.kinds))
-            with Monitor(staged.dir(PROGRESS_DIR), log):
+            with Monitor(staged.path(PROGRESS_DIR), log):
                 p.run().wait_until_finish()
         else:
             p.run().wait_until_finish()

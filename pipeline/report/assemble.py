@@ -46,12 +46,12 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
     ranges = {o["name"]: written_range(o, clean) for o in outputs if o["dtype"] == "float32"}
     schema, anomalies = clean_schema_and_anomalies(staged.stats(CLEAN_STATS),
                                                    {k: v for k, v in ranges.items() if v is not None})
-    write_text(staged.output("schema.pbtxt"), text_format.MessageToString(schema))
-    write_text(staged.output("anomalies.pbtxt"), text_format.MessageToString(anomalies))
-    write_json(staged.output("normalization.json"), {o["name"]: o["normalization"] for o in outputs
+    write_text(staged.path("schema.pbtxt"), text_format.MessageToString(schema))
+    write_text(staged.path("anomalies.pbtxt"), text_format.MessageToString(anomalies))
+    write_json(staged.path("normalization.json"), {o["name"]: o["normalization"] for o in outputs
                                                      if o["normalization"]})
-    write_json(staged.output("feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
-    write_json(staged.output("suite.json"), written_suite(config.suite or "packaged default suite", suite,
+    write_json(staged.path("feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
+    write_json(staged.path("suite.json"), written_suite(config.suite or "packaged default suite", suite,
                                                           list(compiled.expectations)))
     histograms = feature_histograms(raw, clean, plan.kinds)
     input_rows = raw["rows"]
@@ -93,8 +93,8 @@ def settle(report: dict) -> dict:
 
 def write_report(report: dict, *, staged: StagedRun, suite: Suite, output: str) -> None:
     """report.json, the GE validation result and report.html of a settled report, each written once."""
-    write_json(staged.output("report.json"), report)
-    write_text(staged.output("validation_result.json"), dump_validation_result(validation_result(
+    write_json(staged.path("report.json"), report)
+    write_text(staged.path("validation_result.json"), dump_validation_result(validation_result(
         suite.name, report["expectations"], {"nanguard_version": report["run"]["nanguard_version"],
                                               "inputs": report["run"]["inputs"], "output": output})))
-    write_text(staged.output("report.html"), render_html(report))
+    write_text(staged.path("report.html"), render_html(report))

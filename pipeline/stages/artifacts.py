@@ -31,10 +31,7 @@ class StagedRun:
     def stats(self, name: str) -> str:
         return join(self.root, STATS_DIR, name)
 
-    def dir(self, name: str) -> str:
-        """A directory of the stage: DATA_DIR, QUARANTINE_DIR, TMP_DIR or PROGRESS_DIR."""
-        return join(self.root, name)
-
-    def output(self, name: str) -> str:
-        """A published file's staged path (report.json, schema.pbtxt, ...)."""
+    def path(self, name: str) -> str:
+        """A path in the stage: a published file (report.json, schema.pbtxt, ...) or a directory (DATA_DIR,
+        QUARANTINE_DIR, TMP_DIR, PROGRESS_DIR)."""
         return join(self.root, name)

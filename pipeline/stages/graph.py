@@ -55,11 +55,11 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         pass_name=WRITE_PASS)
     normalized = write_pass.clean | "Normalize" >> Normalize(outputs=outputs)
     written, shards = normalized | "WriteShards" >> WriteShards(
-        num_shards=config.num_shards, data_dir=staged.dir(DATA_DIR), tmp_dir=staged.dir(TMP_DIR),
+        num_shards=config.num_shards, data_dir=staged.path(DATA_DIR), tmp_dir=staged.path(TMP_DIR),
         gzip=config.compression == "gzip")
     _ = written | "CleanStatistics" >> WriteStatistics(path=staged.stats(CLEAN_STATS), wrap=False)
     quarantine = write_pass.quarantine | "WriteQuarantine" >> WriteQuarantine(
-        out_dir=staged.dir(QUARANTINE_DIR), tmp_dir=staged.dir(TMP_DIR),
+        out_dir=staged.path(QUARANTINE_DIR), tmp_dir=staged.path(TMP_DIR),
         schema=plan.quarantine_schema)
     counts = write_pass.counts | "Counts" >> beam.CombineGlobally(SumCountsFn())
 
