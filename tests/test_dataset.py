@@ -182,3 +182,17 @@ def test_gate_and_loader_refuse_an_output_changed_after_its_run(tmp_path, tamper
     assert main(["gate", out]) == 1
     with pytest.raises(ShardIntegrityError, match="missing|does not match"):
         load_dataset(out, 256)
+
+
+def test_an_output_of_an_earlier_version_without_checksums_still_loads_and_gates(tmp_path):
+    from pipeline.cli import main
+    out, report = _run(tmp_path)
+    path = os.path.join(out, "report.json")
+    doc = json.load(open(path))
+    del doc["outputs"]["checksums"], doc["counts"]["warned"]  # what reports held before these were recorded
+    json.dump(doc, open(path, "w"))
+    assert main(["gate", out]) == 0
+    assert _count(load_dataset(out, 512)) == ROWS
+    shard = os.path.join(out, report["outputs"]["shards"][0]["path"])
+    open(shard, "r+b").truncate(100)
+    assert main(["gate", out]) == 1  # its shards are still verified

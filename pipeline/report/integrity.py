@@ -31,7 +31,7 @@ def checksums(root: str) -> dict[str, str]:
 def integrity_failures(out_dir: str, report: dict) -> list[str]:
     """What in `out_dir` is not what its report recorded: missing files, or bytes that changed since the run."""
     recorded = [(f["path"], f["sha256"]) for kind in ("shards", "quarantine") for f in report["outputs"][kind]]
-    recorded += sorted(report["outputs"]["checksums"].items())
+    recorded += sorted(report["outputs"].get("checksums", {}).items())  # absent in reports of older versions
     failures = []
     for name, sha in recorded:
         path = join(out_dir, name)
