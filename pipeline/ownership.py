@@ -146,9 +146,3 @@ class OutputLock:
                 os.remove(self.path)
             except FileNotFoundError:
                 pass
-
-    def __enter__(self) -> "OutputLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()

@@ -49,9 +49,10 @@ def feature_spec(out_dir: str) -> dict:
     return spec
 
 
-def shard_paths(out_dir: str) -> list[str]:
-    """The shard files, in shard order: from report.json when there is one, else from data/."""
-    report = report_of(out_dir)
+def shard_paths(out_dir: str, report: dict | None = None) -> list[str]:
+    """The shard files, in shard order: from the report (given, or report.json) when there is one, else from
+    data/."""
+    report = report if report else report_of(out_dir)
     if report is not None:
         return [join(out_dir, s["path"]) for s in report["outputs"]["shards"]]
     return sorted(match(join(out_dir, "data/part-*.tfrecord*")))
@@ -159,12 +160,13 @@ def load_dataset(out_dir: str, batch_size: int, label: str | None = None, *, fea
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: needs a whole number >= 1")
-    verify(out_dir, allow_failed=allow_failed, checksums=verify_checksums)
+    report = verify(out_dir, allow_failed=allow_failed, checksums=verify_checksums)
     spec = feature_spec(out_dir)
     if label is not None and label not in spec:
         raise NanguardError(f"label={label!r}: not in {out_dir}/feature_spec.json (features: {', '.join(spec)})")
     columns = None if features is None else list(features) + ([label] if label and label not in features else [])
-    ds = read_shards(out_dir, batch_size, columns=columns, shuffle_buffer=shuffle_buffer if shuffle else 0,
+    ds = read_shards(out_dir, batch_size, columns=columns, paths=shard_paths(out_dir, report),
+                     shuffle_buffer=shuffle_buffer if shuffle else 0,
                      seed=seed, drop_remainder=drop_remainder)
     if label is None:
         return ds

@@ -147,7 +147,6 @@ def check_model(config: ModelCheckConfig) -> dict:
 
     started = time.time()
     spec = feature_spec(config.data)
-    paths = shard_paths(config.data)
     data_failures = None  # not verified
     if config.verify_data:
         try:
@@ -157,6 +156,7 @@ def check_model(config: ModelCheckConfig) -> dict:
         data_failures = derived_failures(report)
     else:
         report = report_of(config.data) or {}
+    paths = shard_paths(config.data, report)  # the report just read, not read again
     roles = {k: v.get("role") for k, v in report.get("features", {}).items()}
     if config.label is not None and config.label not in spec:
         raise ConfigError(f"--label {config.label}: not in {config.data}/feature_spec.json (features: "
