@@ -9,7 +9,7 @@ quantile sketch. What GE computes on pandas, and nanguard reproduces from the pr
   and counts a value within rtol 1e-4 of a bound as inside;
 - an observed value that is NaN (an empty column, say) fails every _between check;
 - of_type / in_type_list judge the column's pandas dtype, and pandas holds integers with nulls as float64.
-Median and quantiles are exact up to transforms.quantile_sketch.EXACT_LIMIT non-null values and within 1%
+Median and quantiles are exact up to transforms.quantile_sketch.BUDGET distinct values and within 0.1% of rank
 relative error beyond; GE's pandas engine is always exact.
 """
 from __future__ import annotations
@@ -159,5 +159,4 @@ class _Values:
         rank -= self.neg
         if rank >= self.finite:
             return math.inf
-        values, counts = self.sketch.sorted_values()
-        return float(values[np.searchsorted(np.cumsum(counts), rank, side="right")])
+        return float(self.sketch.value_at([rank])[0])

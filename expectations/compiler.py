@@ -64,8 +64,7 @@ class CompiledSuite:
                 lo, med, hi = p.sketch.quantiles([0.001, 0.5, 0.999])
                 if not bounds_are_usable(med, lo, hi):
                     continue
-                low, high = extreme_bounds(med, lo, hi, rule.threshold)
-                rule = Extreme(rule.column, low, high, rule.action)
+                rule = Extreme(rule.column, extreme_bounds(med, lo, hi, rule.threshold), rule.action)
             elif isinstance(rule, PendingZScore):
                 mean, std = sample_moments(raw_profile[rule.column])
                 rule = ZScore(rule.column, rule.threshold, rule.double_sided, mean, std, rule.action)

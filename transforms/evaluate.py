@@ -102,11 +102,7 @@ def _repair(batch: pa.RecordBatch, view: BatchView, repairs, bad: np.ndarray, im
         values, missing = columns.get(col) or (view.numeric(col)[0].copy(), view.numeric(col)[1].copy())
         integer = pa.types.is_integer(batch.schema.field(col).type)
         if rule.action == CLIP:
-            lo, hi = rule.clip_bounds()
-            if integer:  # the nearest allowed integers
-                lo, hi = np.ceil(lo), np.floor(hi)
-            with np.errstate(invalid="ignore"):
-                values[mask] = np.clip(values[mask], lo, hi)
+            values[mask] = rule.clip(values[mask], integer)
             key = reason(Code.CLIPPED, col)
         elif impute is None:  # fit pass: leave the cell out of the clean statistics
             missing[mask] = True

@@ -127,9 +127,7 @@ class ColumnProfile:
             return self.mean
         if name != "median" or self.sketch is None:
             raise ValueError(f"statistic {name!r}: mean, or median of a profile kept with a sketch")
-        values, counts = self.sketch.sorted_values()
-        cum = np.cumsum(counts)
-        lo, hi = (values[np.searchsorted(cum, r, side="right")] for r in ((self.finite - 1) // 2, self.finite // 2))
+        lo, hi = self.sketch.value_at([(self.finite - 1) // 2, self.finite // 2])
         return float((lo + hi) / 2)
 
     def summary(self) -> dict:

@@ -1,10 +1,25 @@
-"""A mergeable relative-error quantile sketch (DDSketch, Masson, Rim & Lee, VLDB 2019).
+"""A mergeable quantile sketch whose answers do not depend on how values were split or merged.
 
-Used by the raw profile to find the bulk of each numeric column for the extreme-value rule, and for the
-median and quantile expectations. Buckets are integer keys and merging adds counts, so the result does not
-depend on how a runner splits or orders bundles: every runner computes the same quantiles and flags the same
-rows. Up to EXACT_LIMIT values the sketch also keeps the values themselves (sorted on merge, so equally
-order-free) and answers exactly; beyond that it answers within 1% relative error.
+Used by the raw profile to find the bulk of each numeric column for the extreme-value rule, by `impute` with
+the median, by the median and quantile expectations, and for the report's histograms.
+
+Each finite float64 is mapped to its order-preserving 64-bit key (the IEEE bits, sign-flipped), and the sketch
+counts values per key with the lowest `shift` bits dropped. While a column has at most BUDGET distinct values
+`shift` is 0 and every answer is exact. Past that, `shift` grows by whole bits (a uniform collapse: adjacent
+buckets join) until at most BUDGET buckets are left. Dropping low bits works on the value's own bits, so the
+buckets are narrow wherever the data is dense, whatever the column's offset or scale: a latitude near 41.88,
+epoch seconds near 1.4e9 and ids up to 2^53 are resolved as finely as unit-scale values.
+
+Why not tfx_bsl's QuantilesSketch (TFDV's own): its answers depend on merge order (measured: 957 of 1001
+quantiles of one column differed between two merge orders), which would break the contract that every runner
+flags the same rows. Here the state after any sequence of adds and merges is the multiset's buckets at the
+smallest shift that fits BUDGET, which is a function of the values alone (a part never needs a larger shift
+than the whole), so every runner gets the same bits.
+
+Accuracy: an answer lies in the bucket that holds the wanted rank, interpolated linearly inside it and clamped
+to the column's exact min and max; its rank error is at most that bucket's share of the values, which
+`rank_error_bound` reports. On latitude-, timestamp-, id-, lognormal- and normal-like columns of 10k and 1M
+values the measured error is below 0.1% of rank (tests/test_quantile_sketch.py).
 """
 from __future__ import annotations
 
@@ -12,125 +27,169 @@ import math
 
 import numpy as np
 
-_ALPHA = 0.01  # relative accuracy of a returned quantile
-_GAMMA = (1 + _ALPHA) / (1 - _ALPHA)
-_LOG_GAMMA = math.log(_GAMMA)
-_MIN_INDEXED = 1e-300  # smaller magnitudes (subnormals included) count as zero
-EXACT_LIMIT = 4096  # up to this many values the sketch also keeps them all, and its quantiles are exact
+BUDGET = 8192  # most buckets a sketch keeps per column
+_SIGN = np.uint64(1 << 63)
 
 
-def _bucket_counts(magnitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if magnitudes.size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    keys = np.ceil(np.log(magnitudes) / _LOG_GAMMA).astype(np.int64)
-    lo = keys.min()
-    counts = np.bincount(keys - lo)
-    present = np.nonzero(counts)[0]
-    return present + lo, counts[present].astype(np.int64)
+def order_keys(finite: np.ndarray) -> np.ndarray:
+    """Order-preserving uint64 keys of finite float64 values (-0.0 counts as 0.0)."""
+    bits = (np.asarray(finite, np.float64) + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
 
 
-def _merge(ka, ca, kb, cb) -> tuple[np.ndarray, np.ndarray]:
-    if ka.size == 0:
-        return kb, cb
-    if kb.size == 0:
-        return ka, ca
-    keys, inverse = np.unique(np.concatenate([ka, kb]), return_inverse=True)
-    counts = np.bincount(inverse, weights=np.concatenate([ca, cb]).astype(np.float64)).astype(np.int64)
-    return keys, counts
+def key_values(keys: np.ndarray) -> np.ndarray:
+    """Inverse of order_keys (float64 values of uint64 keys)."""
+    keys = np.asarray(keys, np.uint64)
+    return np.where(keys & _SIGN, keys ^ _SIGN, ~keys).view(np.float64)
+
+
+def _extra_shift(sorted_keys: np.ndarray) -> int:
+    """The fewest low bits to drop so that the sorted keys fall into at most BUDGET buckets (at most 63: one
+    bit leaves two buckets)."""
+    def fits(extra):
+        k = sorted_keys >> np.uint64(extra)
+        return 1 + int(np.count_nonzero(k[1:] != k[:-1])) <= BUDGET
+    if sorted_keys.size <= BUDGET or fits(0):
+        return 0
+    lo, hi = 1, 63
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
+    return lo
+
+
+def _combine(keys: np.ndarray, counts: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Buckets (at `shift`) with their counts -> summed per bucket at `shift` or the smallest larger shift that
+    leaves at most BUDGET buckets: (keys, counts, shift)."""
+    if keys.size == 0:
+        return keys, counts, shift
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    extra = _extra_shift(keys)
+    if extra:
+        keys = keys >> np.uint64(extra)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(counts, starts), shift + extra
 
 
 class QuantileSketch:
-    """Quantiles of finite float64 values within 1% relative error; merge is exact and order-independent."""
+    """Quantiles of finite float64 values; order-independent merge; exact up to BUDGET distinct values."""
 
-    __slots__ = ("pos_keys", "pos_counts", "neg_keys", "neg_counts", "zeros", "exact")
+    __slots__ = ("shift", "keys", "counts", "lo", "hi")
 
     def __init__(self):
-        self.pos_keys = np.empty(0, np.int64)
-        self.pos_counts = np.empty(0, np.int64)
-        self.neg_keys = np.empty(0, np.int64)
-        self.neg_counts = np.empty(0, np.int64)
-        self.zeros = 0
-        self.exact: np.ndarray | None = np.empty(0, np.float64)  # every value, while there are few
+        self.shift = 0
+        self.keys = np.empty(0, np.uint64)  # bucket keys (order keys >> shift), ascending
+        self.counts = np.empty(0, np.int64)
+        self.lo, self.hi = math.inf, -math.inf  # exact min and max of the values
 
     @property
     def count(self) -> int:
-        return int(self.pos_counts.sum() + self.neg_counts.sum() + self.zeros)
+        return int(self.counts.sum())
+
+    @property
+    def exact(self) -> bool:
+        """True while every distinct value has its own bucket (answers are exact)."""
+        return self.shift == 0
 
     def add(self, finite_values: np.ndarray) -> None:
         """Adds values; the caller passes finite values only (NaN/Inf are counted elsewhere)."""
         v = np.asarray(finite_values, dtype=np.float64)
-        self.exact = _keep_exact(self.exact, v, self.count + v.size)
-        pos = v[v > _MIN_INDEXED]
-        neg = -v[v < -_MIN_INDEXED]
-        self.zeros += int(v.size - pos.size - neg.size)
-        self.pos_keys, self.pos_counts = _merge(self.pos_keys, self.pos_counts, *_bucket_counts(pos))
-        self.neg_keys, self.neg_counts = _merge(self.neg_keys, self.neg_counts, *_bucket_counts(neg))
+        if v.size == 0:
+            return
+        keys, counts = np.unique(order_keys(v) >> np.uint64(self.shift), return_counts=True)
+        self._absorb(keys, counts.astype(np.int64), self.shift)
+        self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
 
     def merge(self, other: "QuantileSketch") -> "QuantileSketch":
         out = QuantileSketch()
-        out.pos_keys, out.pos_counts = _merge(self.pos_keys, self.pos_counts, other.pos_keys, other.pos_counts)
-        out.neg_keys, out.neg_counts = _merge(self.neg_keys, self.neg_counts, other.neg_keys, other.neg_counts)
-        out.zeros = self.zeros + other.zeros
-        out.exact = None if self.exact is None else _keep_exact(self.exact, other.exact, out.count)
+        out.keys, out.counts, out.shift = self.keys, self.counts, self.shift
+        out._absorb(other.keys, other.counts, other.shift)
+        out.lo, out.hi = min(self.lo, other.lo), max(self.hi, other.hi)
         return out
+
+    def _absorb(self, keys: np.ndarray, counts: np.ndarray, shift: int) -> None:
+        s = max(self.shift, shift)
+        mine = self.keys >> np.uint64(s - self.shift)
+        theirs = keys >> np.uint64(s - shift)
+        self.keys, self.counts, self.shift = _combine(np.concatenate([mine, theirs]),
+                                                      np.concatenate([self.counts, counts]), s)
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each bucket's value range [low, high], clamped to the exact min and max."""
+        first = self.keys << np.uint64(self.shift)
+        last = first | np.uint64((1 << self.shift) - 1)
+        with np.errstate(invalid="ignore"):  # keys past +/-max decode to Inf/NaN, then are clamped
+            low, high = key_values(first), key_values(last)
+        low = np.clip(np.nan_to_num(low, nan=self.lo, neginf=self.lo), self.lo, self.hi)
+        high = np.clip(np.nan_to_num(high, nan=self.hi, posinf=self.hi), self.lo, self.hi)
+        return low, high
+
+    def value_at(self, ranks) -> np.ndarray:
+        """The values of the given 0-based ranks among the sorted values: exact while `exact`; else
+        interpolated inside the bucket holding the rank (rank 0 is the min and rank n-1 the max, exactly)."""
+        ranks = np.asarray(ranks, np.float64)
+        n = self.count
+        if n == 0:
+            return np.full(ranks.shape, math.nan)
+        ranks = np.clip(ranks, 0, n - 1)
+        cum = np.cumsum(self.counts)
+        b = np.searchsorted(cum, ranks, side="right")
+        if self.exact:
+            return key_values(self.keys[b])
+        low, high = self._bounds()
+        before = cum[b] - self.counts[b]
+        frac = (ranks - before + 0.5) / self.counts[b]
+        out = low[b] + frac * (high[b] - low[b])
+        out = np.where(ranks <= 0, self.lo, np.where(ranks >= n - 1, self.hi, out))
+        return np.clip(out, self.lo, self.hi)
 
     def quantiles(self, qs) -> list[float]:
         """Lower quantiles (the value of rank floor(q * (n - 1)) in sorted order); NaN when empty."""
         n = self.count
-        if n == 0:
-            return [math.nan for _ in qs]
-        values, counts = self.sorted_values()
-        cum = np.cumsum(counts)
-        out = []
-        for q in qs:
-            rank = math.floor(min(max(q, 0.0), 1.0) * (n - 1))
-            out.append(float(values[np.searchsorted(cum, rank, side="right")]))
-        return out
+        ranks = [math.floor(min(max(q, 0.0), 1.0) * (n - 1)) if n else 0 for q in qs]
+        return [float(v) for v in self.value_at(ranks)]
 
-    def sorted_values(self) -> tuple[np.ndarray, np.ndarray]:
-        """(distinct values ascending, their counts): exact while the sketch holds every value, else the
-        buckets' representative values (each within 1% of the values it holds)."""
-        if self.exact is not None:
-            values, counts = np.unique(self.exact, return_counts=True)
-            return values, counts.astype(np.int64)
-        return self._values_and_counts()
+    def rank_error_bound(self) -> float:
+        """The largest share of the values in one bucket: no answer's rank is off by more (0 when exact)."""
+        n = self.count
+        return 0.0 if self.exact or n == 0 else float(self.counts.max() / n)
 
     def histogram(self, edges: np.ndarray) -> tuple[int, np.ndarray, int]:
-        """(below edges[0], counts per bin, above edges[-1]), each bucket placed at its representative value
-        (within 1% of every value it holds), so a bin edge is exact to that accuracy."""
-        values, counts = self._values_and_counts()
+        """(values below edges[0], counts per bin, values above edges[-1]); a bucket that straddles an edge is
+        split in proportion to its value range (exact while `exact`)."""
         edges = np.asarray(edges, dtype=np.float64)
-        below = int(counts[values < edges[0]].sum())
-        above = int(counts[values > edges[-1]].sum())
-        inside = (values >= edges[0]) & (values <= edges[-1])
-        binned = np.histogram(values[inside], bins=edges, weights=counts[inside])[0]
-        return below, binned.astype(np.int64), above
+        n = self.count
+        if n == 0:
+            return 0, np.zeros(edges.size - 1, np.int64), 0
+        cum = np.concatenate([[0], np.cumsum(self.counts)])
+        low, high = self._bounds()
 
-    def _values_and_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        keys = np.concatenate([self.neg_keys[::-1], self.pos_keys]).astype(np.float64)
-        with np.errstate(over="ignore"):  # buckets next to float64 max: clamp their midpoint
-            rep = np.minimum(np.exp(keys * _LOG_GAMMA + math.log(2.0 / (1 + _GAMMA))), np.finfo(np.float64).max)
-        values = np.concatenate([-rep[: self.neg_keys.size], [0.0], rep[self.neg_keys.size:]])
-        counts = np.concatenate([self.neg_counts[::-1], [self.zeros], self.pos_counts])
-        return values, counts
+        def below(e: np.ndarray, inclusive: bool) -> np.ndarray:
+            """How many values are < e (<= e when inclusive)."""
+            if self.exact:
+                return cum[np.searchsorted(low, e, side="right" if inclusive else "left")]
+            b = np.searchsorted(high, e, side="left")  # the first bucket that reaches e
+            b = np.minimum(b, self.counts.size - 1)
+            width = high[b] - low[b]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                frac = np.where(width > 0, (e - low[b]) / width, (e >= low[b]) if inclusive else (e > low[b]))
+            return np.rint(cum[b] + np.clip(frac, 0, 1) * self.counts[b]).astype(np.int64)
+
+        at = below(edges, inclusive=False)
+        last = below(edges[-1:], inclusive=True)[0]
+        counts = np.diff(np.concatenate([at[:-1], [last]]))
+        return int(at[0]), counts.astype(np.int64), int(n - last)
 
     def to_dict(self) -> dict:
-        return {"pos": [self.pos_keys.tolist(), self.pos_counts.tolist()],
-                "neg": [self.neg_keys.tolist(), self.neg_counts.tolist()], "zeros": self.zeros,
-                "exact": None if self.exact is None else self.exact.tolist()}
+        return {"shift": self.shift, "keys": [int(k) for k in self.keys], "counts": self.counts.tolist(),
+                "min": self.lo, "max": self.hi}
 
     @classmethod
     def from_dict(cls, d: dict) -> "QuantileSketch":
         s = cls()
-        s.pos_keys, s.pos_counts = (np.asarray(x, np.int64) for x in d["pos"])
-        s.neg_keys, s.neg_counts = (np.asarray(x, np.int64) for x in d["neg"])
-        s.zeros = int(d["zeros"])
-        s.exact = None if d.get("exact") is None else np.asarray(d["exact"], np.float64)
+        s.shift = int(d["shift"])
+        s.keys = np.asarray(d["keys"], np.uint64)
+        s.counts = np.asarray(d["counts"], np.int64)
+        s.lo, s.hi = float(d["min"]), float(d["max"])
         return s
-
-
-def _keep_exact(kept: np.ndarray | None, new: np.ndarray | None, total: int) -> np.ndarray | None:
-    """Every value, sorted, while the total stays within EXACT_LIMIT; None (buckets only) beyond it."""
-    if kept is None or new is None or total > EXACT_LIMIT:
-        return None
-    return np.sort(np.concatenate([kept, np.asarray(new, np.float64)]))

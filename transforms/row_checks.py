@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.columns import UNPARSEABLE, BatchView, is_list, is_numeric
+from transforms.extreme import ExtremeBounds
 from transforms.reasons import Code, overflow, reason
 
 Reasons = Iterator[tuple[str, np.ndarray]]
@@ -23,6 +24,14 @@ QUARANTINE, CLIP, IMPUTE, WARN, FAIL = "quarantine", "clip", "impute", "warn", "
 ACTIONS = (QUARANTINE, CLIP, IMPUTE, WARN, FAIL)
 REMOVES_ROWS = (QUARANTINE, FAIL)  # actions that move violating rows to quarantine
 REPAIRS = (CLIP, IMPUTE)  # actions that rewrite the violating value and keep the row
+
+
+def clip_between(values: np.ndarray, lo: float, hi: float, integer: bool) -> np.ndarray:
+    """Values moved to the nearest allowed one in [lo, hi] (the nearest integer inside for integer columns)."""
+    if integer:
+        lo, hi = np.ceil(lo), np.floor(hi)
+    with np.errstate(invalid="ignore"):
+        return np.clip(values, lo, hi)
 
 
 def rows_any(element_mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -112,6 +121,9 @@ class Between(_NonNullDomain):
                 bad |= (values >= self.max_value) if self.strict_max else (values > self.max_value)
         yield reason(Code.OUT_OF_RANGE, self.column), bad & _present(values, missing)
 
+    def clip(self, values: np.ndarray, integer: bool) -> np.ndarray:
+        return clip_between(values, *self.clip_bounds(), integer)
+
     def clip_bounds(self) -> tuple[float, float]:
         lo = -np.inf if self.min_value is None else _inward(self.min_value, self.strict_min, np.inf)
         hi = np.inf if self.max_value is None else _inward(self.max_value, self.strict_max, -np.inf)
@@ -183,6 +195,9 @@ class FitsDtype:
         with np.errstate(invalid="ignore"):
             yield code, np.isfinite(values) & (np.abs(values) > limit)
 
+    def clip(self, values: np.ndarray, integer: bool) -> np.ndarray:
+        return clip_between(values, *self.clip_bounds(), integer)
+
     def clip_bounds(self) -> tuple[float, float]:
         return -DTYPE_MAX[self.dtype], DTYPE_MAX[self.dtype]
 
@@ -193,19 +208,20 @@ DTYPE_MAX = {"float16": float(np.finfo(np.float16).max), "bfloat16": 3.389531389
 
 @dataclasses.dataclass(frozen=True)
 class Extreme:
-    """Finite values outside [low, high]: bounds derived from the raw profile's bulk (see transforms.extreme)."""
+    """Finite values outside the fences derived from the raw profile's bulk (see transforms.extreme)."""
     column: str
-    low: float
-    high: float
+    bounds: ExtremeBounds
     action: str = QUARANTINE
 
     def evaluate(self, view: BatchView) -> Reasons:
         values, _ = view.numeric(self.column)
-        with np.errstate(invalid="ignore"):
-            yield reason(Code.EXTREME, self.column), np.isfinite(values) & ((values < self.low) | (values > self.high))
+        yield reason(Code.EXTREME, self.column), self.bounds.mask(values)
 
-    def clip_bounds(self) -> tuple[float, float]:
-        return self.low, self.high
+    def clip(self, values: np.ndarray, integer: bool) -> np.ndarray:
+        out = self.bounds.clip(values)
+        if integer:  # the nearest integer inside: down for values moved down, up for values moved up
+            out = np.where(out < values, np.floor(out), np.where(out > values, np.ceil(out), out))
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,6 +268,9 @@ class ZScore(_NonNullDomain):
             z = (values - self.mean) / self.std
             under = (np.abs(z) < abs(self.threshold)) if self.double_sided else (z < self.threshold)
         yield reason(Code.Z_SCORE, self.column), ~under & ~np.isnan(z) & _present(values, missing)
+
+    def clip(self, values: np.ndarray, integer: bool) -> np.ndarray:
+        return clip_between(values, *self.clip_bounds(), integer)
 
     def clip_bounds(self) -> tuple[float, float]:
         t = abs(self.threshold) if self.double_sided else self.threshold

@@ -1,6 +1,6 @@
 """Raw vs clean histograms of each numeric feature, for report.json and report.html.
 
-Drawn from the profiles' quantile sketches (1% relative accuracy), so no pass over the data is added. Both
+Drawn from the profiles' quantile sketches (within 0.1% of rank; exact for few distinct values), so no pass over the data is added. Both
 share bins spanning the bulk of the clean values (0.1%..99.9% quantiles); values beyond it are counted as
 below/above, which is where planted 1e30s and unscaled outliers show up.
 """
