@@ -17,12 +17,14 @@ from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, ARGUMENTS, 
                                   SUPPORTED)
 from expectations.suite import Expectation, Suite
 from expectations.errors import SuiteError
+from expectations.missing_policy import MissingPolicy, policy_for
 from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
 from transforms.extreme import DEFAULT_THRESHOLD, bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
-from transforms.row_checks import (Between, Extreme, FitsDtype, InSet, IsNull, MulticolumnSum, NotInSet, NotNull,
-                                  PairGreater, Parseable, PresentAndFinite, ZScore)
+from transforms.row_checks import (INDICATOR_ALWAYS, INDICATOR_WHERE_MISSING, Between, Extreme, FitsDtype, InSet,
+                                  IsNull, MissingCells, MulticolumnSum, NotInSet, NotNull, PairGreater, Parseable,
+                                  PresentAndFinite, ZScore)
 
 ALL_COLUMNS = "*"  # nanguard extension: every numeric column
 
@@ -51,12 +53,29 @@ class CompiledSuite:
     # one per compiled expectation: type, column, kwargs, meta, action, kind (row | aggregate) and origin (suite,
     # or the flag or input that added it: --label, --mixed-precision, input)
     expectations: tuple[dict, ...]
-    impute: Mapping[str, str] = dataclasses.field(default_factory=dict)  # column -> mean | median
+    impute: Mapping[str, str | float] = dataclasses.field(default_factory=dict)  # column -> mean | median | a value
+
+    @property
+    def fills_missing(self) -> frozenset[str]:
+        """Columns whose null cells the write pass fills in (an impute rule flags every null cell of them)."""
+        return frozenset(r.column for _, r in self.rules if r.action == "impute" and (
+            isinstance(r, (MissingCells, NotNull)) or (isinstance(r, PresentAndFinite) and not r.skip_missing)))
+
+    @property
+    def indicators(self) -> dict[str, str]:
+        """Column -> when it gets a COL__missing 0/1 column (--missing [COL=]indicator): always, where_missing."""
+        return {r.column: r.indicator for _, r in self.rules if isinstance(r, MissingCells) and r.indicator}
 
     def bind(self, raw_profile: Mapping[str, ColumnProfile]) -> tuple:
         """The rules with data-dependent parameters filled in from the raw profile, in a fixed order."""
         out = []
         for idx, rule in self.rules:
+            if isinstance(rule, (PresentAndFinite, MissingCells)) and is_all_null(raw_profile.get(rule.column)):
+                # a column with no value at all is a column-level finding (dropped from the shards and
+                # reported), never a reason to quarantine every row
+                if isinstance(rule, MissingCells):
+                    continue
+                rule = dataclasses.replace(rule, skip_missing=True)
             if isinstance(rule, PendingExtreme):
                 p = raw_profile[rule.column]
                 if p.sketch is None or p.finite == 0:
@@ -76,6 +95,11 @@ class CompiledSuite:
         return tuple(i for i, e in enumerate(self.expectations) if e["kind"] == "row")
 
 
+def is_all_null(p: ColumnProfile | None) -> bool:
+    """Every one of the column's cells is null (no value, not even NaN)."""
+    return p is not None and p.rows > 0 and p.missing == p.rows
+
+
 def sample_moments(p: ColumnProfile) -> tuple[float, float]:
     """(mean, sample std) of a column as pandas computes them over non-null values: +/-Inf makes the std NaN,
     and so does having fewer than two values."""
@@ -92,6 +116,7 @@ class CompileOptions:
     extreme_threshold: float | None = None  # overrides the suite's threshold
     extreme_action: str | None = None  # quarantine | warn | none (drops the rule)
     mixed_precision: bool = False
+    missing: Mapping[str, MissingPolicy] = dataclasses.field(default_factory=dict)  # column or '*' -> policy
 
 
 def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> CompiledSuite:
@@ -102,7 +127,9 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
                        and f.name not in options.passthrough]
     rules: list = []
     described: list[dict] = []
-    impute: dict[str, str] = {}
+    impute: dict[str, str | float] = {}
+    policies = {c: policy_for(dict(options.missing), c) for c in scalar_features}
+    governed = {c for c, p in policies.items() if p.action != "quarantine"}
 
     def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None, origin: str = "suite") -> None:
         described.append({"type": e.type, "column": column, "kwargs": dict(kwargs or e.kwargs),
@@ -146,7 +173,20 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
                                  f"clips or imputes those. Use on_fail quarantine (or warn) for it")
         for c in targets:
             _note_impute(impute, e, c, where, schema)
-            add(e, c, _rule(e, c, where, schema), dict(e.kwargs, column=c))
+            rule = _rule(e, c, where, schema)
+            if isinstance(rule, PresentAndFinite) and c in governed:  # null cells follow --missing instead
+                rule = dataclasses.replace(rule, skip_missing=True)
+            add(e, c, rule, dict(e.kwargs, column=c))
+    for c in scalar_features:
+        if c in governed:
+            p = policies[c]
+            e = Expectation("expect_column_values_to_not_be_null", {"column": c},
+                            {"nanguard": {"on_fail": "impute", "missing": p.describe()}})
+            if impute.setdefault(c, p.fill) != p.fill:
+                raise SuiteError(f"--missing {c}={p.describe()}: the suite already imputes '{c}' with "
+                                 f"{impute[c]}; one column takes one fill")
+            when = "" if not p.indicator else INDICATOR_ALWAYS if c in options.missing else INDICATOR_WHERE_MISSING
+            add(e, c, MissingCells(c, "impute", when), origin="--missing")
     if options.mixed_precision:
         # Columns written without normalization reach a float16 model as they are.
         e = Expectation("expect_column_values_to_fit_dtype", {"column": ALL_COLUMNS, "dtype": "float16"})

@@ -71,6 +71,13 @@ def _label_rules(lab: LabelSpec) -> list[dict]:
     if lab.kind == "class":
         return [_e("expect_column_values_to_not_be_null", {"column": c}),
                 _e("expect_column_values_to_be_in_set", {"column": c, "value_set": list(range(lab.num_classes))})]
+    if lab.kind == "regression":
+        out = [_e("expect_column_values_to_be_finite", {"column": c}),
+               _e("expect_column_values_to_fit_dtype", {"column": c, "dtype": "float32"})]
+        if lab.low is not None:
+            out.append(_e("expect_column_values_to_be_between", {"column": c, "min_value": lab.low,
+                                                                 "max_value": lab.high}))
+        return out
     if lab.kind == "probability":
         return [_e("expect_column_values_to_be_finite", {"column": c}),
                 _e("expect_column_values_to_be_between", {"column": c, "min_value": 0, "max_value": 1})]

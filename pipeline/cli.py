@@ -68,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "from each file's header)")
     r.add_argument("--suite", metavar="SUITE.json", help="Great Expectations suite (default: packaged suite)")
     r.add_argument("--label", action="append", default=[], metavar="COL[:KIND]",
-                   help="label column; KIND binary|probability|class=N|onehot|probvec (default probability)")
+                   help="label column; KIND binary|probability|class=N|regression|regression=[LO,HI]|onehot|probvec "
+                        "(default probability)")
     r.add_argument("--passthrough", action="append", default=[], metavar="COL", help="write COL unnormalized")
+    r.add_argument("--missing", action="append", default=[], metavar="[COL=]POLICY",
+                   help="null cells of a numeric feature (every one without COL=): quarantine (default), "
+                        "impute:mean|median|VALUE, or indicator[:mean|median|VALUE] (impute and add COL__missing)")
     r.add_argument("--normalize", default=default("normalize"), choices=METHODS)
     r.add_argument("--num-shards", type=int, default=default("num_shards"))
     r.add_argument("--compression", default=default("compression"), choices=COMPRESSIONS)
@@ -178,11 +182,12 @@ def _error(e: Exception, verbose: bool) -> int:
 
 
 def _config(args, beam_args):
-    from pipeline.config import RunConfig, parse_delimiter, parse_labels
+    from pipeline.config import RunConfig, parse_delimiter, parse_labels, parse_missing_flags
     labels = parse_labels(args.label)
     return RunConfig(inputs=tuple(args.input), output=args.output, format=args.format,
                      delimiter=parse_delimiter(args.delimiter), suite=args.suite,
                      labels=labels, passthrough=tuple(args.passthrough), normalize=args.normalize,
+                     missing=parse_missing_flags(args.missing),
                      num_shards=args.num_shards, compression=args.compression,
                      max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,
                      extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,

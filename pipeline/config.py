@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from expectations.missing_policy import MissingPolicy, parse_missing
 from pipeline.errors import ConfigError
 from transforms.labels import LabelSpec
 from transforms.normalize import METHODS
@@ -22,6 +23,17 @@ def parse_labels(texts) -> tuple[LabelSpec, ...]:
         raise ConfigError(str(e)) from None
 
 
+def parse_missing_flags(texts) -> tuple[tuple[str, MissingPolicy], ...]:
+    """'[COL=]POLICY' strings (or a {column: policy} mapping) -> (column, MissingPolicy) pairs."""
+    if isinstance(texts, str):
+        texts = (texts,)
+    try:
+        parsed = dict(texts) if isinstance(texts, dict) else parse_missing(texts)
+        return tuple((c, p if isinstance(p, MissingPolicy) else MissingPolicy.parse(p)) for c, p in parsed.items())
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 COMPRESSIONS = ("gzip", "none")
 MAX_SHARDS = 10_000
 
@@ -35,6 +47,7 @@ class RunConfig:
     suite: str | None = None  # path of a GE suite; None: the packaged default suite
     labels: tuple[LabelSpec, ...] = ()
     passthrough: tuple[str, ...] = ()
+    missing: tuple[tuple[str, MissingPolicy], ...] = ()  # (column or '*', policy) from --missing [COL=]POLICY
     normalize: str = "zscore"
     num_shards: int = 4
     compression: str = "gzip"
@@ -69,6 +82,10 @@ class RunConfig:
             raise ConfigError(f"--extreme-threshold {self.extreme_threshold}: needs a number > 0")
         if self.extreme_action not in (None, "quarantine", "warn", "none"):
             raise ConfigError(f"--extreme-action {self.extreme_action}: not one of quarantine, warn, none")
+        governed = {c for c, _ in self.missing} & ({lab.column for lab in self.labels} | set(self.passthrough))
+        if governed:
+            raise ConfigError(f"--missing {', '.join(sorted(governed))}: labels and pass-through columns are never "
+                              f"imputed; a missing label quarantines its row")
         columns = [lab.column for lab in self.labels] + list(self.passthrough)
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes:
@@ -104,6 +121,8 @@ class RunConfig:
                 settings[key] = (value,) if isinstance(value, str) else tuple(value)
         if "labels" in settings:
             settings["labels"] = parse_labels(settings["labels"])
+        if "missing" in settings:
+            settings["missing"] = parse_missing_flags(settings["missing"])
         try:
             return cls(**settings)
         except TypeError as e:

@@ -40,13 +40,13 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     started = time.time()
     plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector),
                        exclude=frozenset(nanguard_written(config.output)), delimiter=config.delimiter)
-    check_columns(plan, config.labels, config.passthrough)
+    check_columns(plan, config.labels, config.passthrough, tuple(c for c, _ in config.missing))
     try:
         suite = (load_suite(config.suite, lambda path: read_bytes(path, MAX_SUITE_BYTES)) if config.suite
                  else default_suite())
         compiled = compile_suite(suite, plan.schema, CompileOptions(
             config.labels, config.passthrough, config.extreme_threshold, config.extreme_action,
-            config.mixed_precision))
+            config.mixed_precision, dict(config.missing)))
     except SuiteError as e:
         raise ConfigError(str(e)) from None
     if config.model is not None:

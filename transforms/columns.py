@@ -18,6 +18,11 @@ RESERVED = (SOURCE_FILE, ROW_INDEX, REASONS, UNPARSEABLE)
 # A column's values as read, before conforming to the unified type (a Parquet decimal or timestamp, say), riding
 # along as "__original__<column>" so that quarantined rows are written verbatim, in their original Arrow type.
 ORIGINAL_PREFIX = "__original__"
+MISSING_SUFFIX = "__missing"  # --missing COL=indicator writes COL__missing, 1 where COL was null
+
+
+def indicator_name(column: str) -> str:
+    return column + MISSING_SUFFIX
 
 
 def is_nanguards(name: str) -> bool:

@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.columns import (REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns,
-                                without_originals)
+                                indicator_name, without_originals)
 from transforms.reasons import Code, reason
-from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS, WARN
+from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS, WARN, MissingCells
 
 SAMPLE_SIZE = 20  # GE's partial_unexpected_list length
 
@@ -81,6 +81,8 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
         if rule.action in (CLIP, IMPUTE) and hits:
             repairs.append((rule, any_reason))
     repaired_batch, repaired = _repair(batch, view, repairs, bad, impute) if repairs else (batch, {})
+    if impute is not None:  # the write pass: indicator columns beside the imputed ones
+        repaired_batch = _with_indicators(repaired_batch, view, rules)
     bad_rows = np.nonzero(bad)[0]
     quarantined = append_column(batch.filter(pa.array(bad)), REASONS, _reason_lists(n, bad_rows, quarantining))
     kept = without_originals(repaired_batch)  # the riders go with quarantined rows only
@@ -88,6 +90,15 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     if UNPARSEABLE in clean.schema.names:
         clean = drop_columns(clean, [UNPARSEABLE])
     return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples, removed, warned)
+
+
+def _with_indicators(batch: pa.RecordBatch, view: BatchView, rules) -> pa.RecordBatch:
+    """COL__missing (int64 1 where COL was null, else 0) for each MissingCells rule with an indicator."""
+    for rule in rules:
+        if isinstance(rule, MissingCells) and rule.indicator:
+            flags = view.numeric(rule.column)[1].astype(np.int64)
+            batch = append_column(batch, indicator_name(rule.column), pa.array(flags))
+    return batch
 
 
 def _repair(batch: pa.RecordBatch, view: BatchView, repairs, bad: np.ndarray, impute: dict | None):

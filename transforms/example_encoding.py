@@ -7,12 +7,13 @@ tf.io.parse_example spec.
 from __future__ import annotations
 
 import dataclasses
+from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.columns import BatchView, is_list, is_numeric, to_list_array
+from transforms.columns import BatchView, indicator_name, is_list, is_numeric, to_list_array
 from transforms.normalize import Scaling
 
 FEATURE, LABEL, PASSTHROUGH = "feature", "label", "passthrough"
@@ -65,11 +66,15 @@ def _list_of(arr: pa.Array, value_type: pa.DataType) -> pa.ListArray:
 
 
 def plan_output_columns(clean, kinds: dict, labels: tuple[str, ...], passthrough: tuple[str, ...],
-                        method: str) -> tuple[OutputColumn, ...]:
+                        method: str, filled: frozenset = frozenset(), indicators: Mapping[str, str] = {}
+                        ) -> tuple[OutputColumn, ...]:
     """What each column becomes in the shards, given the clean profile (a ProfileAccumulator).
 
     Numeric scalar columns that are not labels or pass-through are features, normalized with `method`
     fitted on the clean rows. Lists of numbers that are not labels, and text, pass through unchanged.
+    `filled` columns have every null cell imputed in the write pass (so they are FixedLen although the clean
+    profile, taken before imputing, saw nulls); a column in `indicators` is followed by its COL__missing 0/1
+    column, "always" or "where_missing" (where its clean rows had nulls).
     """
     from transforms.normalize import fit
 
@@ -82,10 +87,14 @@ def plan_output_columns(clean, kinds: dict, labels: tuple[str, ...], passthrough
                  "int_list": "int64", "float_list": "float32"}[kind]
         if role == FEATURE:
             dtype = "float32"
-        always_present = p.missing == 0 and p.rows > 0
+        if role == FEATURE and p.rows > 0 and p.missing == p.rows:
+            continue  # no value in any clean row: nothing to learn from, left out and reported (dropped_columns)
+        always_present = (p.missing == 0 or name in filled) and p.rows > 0
         if kind.endswith("_list"):
             shape = (p.min_len,) if always_present and p.min_len is not None and p.min_len == p.max_len else None
         else:
             shape = () if always_present else None
         out.append(OutputColumn(name, role, dtype, fit(p, method) if role == FEATURE else None, shape))
+        if indicators.get(name) == "always" or (indicators.get(name) and p.missing > 0):
+            out.append(OutputColumn(indicator_name(name), PASSTHROUGH, "int64", None, ()))
     return tuple(out)

@@ -41,9 +41,14 @@ def overflow(dtype: str, column: str) -> str:
     return reason(f"{dtype}_overflow", column)
 
 
+def label_code(kind: str) -> str:
+    """The code of a value its label kind does not allow: "label_probability"."""
+    return f"label_{kind}"
+
+
 def label(kind: str, column: str) -> str:
     """A value its label kind does not allow: "label_probability:y"."""
-    return reason(f"label_{kind}", column)
+    return reason(label_code(kind), column)
 
 
 def split(text: str) -> tuple[str, str]:

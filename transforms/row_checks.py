@@ -23,7 +23,8 @@ Reasons = Iterator[tuple[str, np.ndarray]]
 QUARANTINE, CLIP, IMPUTE, WARN, FAIL = "quarantine", "clip", "impute", "warn", "fail"
 ACTIONS = (QUARANTINE, CLIP, IMPUTE, WARN, FAIL)
 REMOVES_ROWS = (QUARANTINE, FAIL)  # actions that move violating rows to quarantine
-REPAIRS = (CLIP, IMPUTE)  # actions that rewrite the violating value and keep the row
+REPAIRS = (CLIP, IMPUTE)
+INDICATOR_ALWAYS, INDICATOR_WHERE_MISSING = "always", "where_missing"  # actions that rewrite the violating value and keep the row
 
 
 def clip_between(values: np.ndarray, lo: float, hi: float, integer: bool) -> np.ndarray:
@@ -72,23 +73,40 @@ def _inward(bound: float, strict: bool, direction: float) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class PresentAndFinite:
-    """nanguard's core rule: a numeric value must be present and finite."""
+    """nanguard's core rule: a numeric value must be present and finite (with skip_missing, finite where present:
+    a MissingCells rule then handles the null cells under the column's missing-value policy)."""
     column: str
     action: str = QUARANTINE
+    skip_missing: bool = False
 
     def evaluate(self, view: BatchView) -> Reasons:
         if is_list(view.column(self.column).type):
             offsets, flat, missing = view.lists(self.column)
-            yield reason(Code.MISSING, self.column), missing
+            if not self.skip_missing:
+                yield reason(Code.MISSING, self.column), missing
             yield reason(Code.NAN, self.column), rows_any(np.isnan(flat), offsets)
             yield reason(Code.POS_INF, self.column), rows_any(flat == np.inf, offsets)
             yield reason(Code.NEG_INF, self.column), rows_any(flat == -np.inf, offsets)
             return
         values, missing = view.numeric(self.column)
-        yield reason(Code.MISSING, self.column), missing
+        if not self.skip_missing:
+            yield reason(Code.MISSING, self.column), missing
         yield reason(Code.NAN, self.column), np.isnan(values) & ~missing
         yield reason(Code.POS_INF, self.column), values == np.inf
         yield reason(Code.NEG_INF, self.column), values == -np.inf
+
+
+@dataclasses.dataclass(frozen=True)
+class MissingCells:
+    """Null cells of one numeric column (not NaN), under its missing-value policy (--missing): impute them, and
+    with `indicator` add a COL__missing 0/1 column in the write pass: always when the column was named
+    (INDICATOR_ALWAYS, so every run writes the same columns), else where its clean rows had nulls."""
+    column: str
+    action: str = QUARANTINE
+    indicator: str = ""  # "" (none), INDICATOR_ALWAYS or INDICATOR_WHERE_MISSING
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        yield reason(Code.MISSING, self.column), view.numeric(self.column)[1]
 
 
 @dataclasses.dataclass(frozen=True)

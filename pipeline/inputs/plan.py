@@ -13,12 +13,13 @@ from typing import Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from expectations.missing_policy import ALL_FEATURES
 from pipeline.errors import ConfigError, InputError
 from pipeline.files import is_remote, match
 from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
                                      read_record_batches, sniff_delimiter)
 from transforms.labels import LabelSpec
-from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE
+from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, indicator_name
 from transforms.conform import ARROW_TYPES
 from transforms.text_values import infer_kind, widened_kind
 
@@ -308,8 +309,10 @@ def _no_duplicates(path: str, names) -> None:
         raise InputError(f"{path}: duplicate column name(s) {', '.join(repr(d) for d in dupes)}; rename them")
 
 
-def check_columns(plan: InputPlan, labels: tuple[LabelSpec, ...], passthrough: tuple[str, ...] = ()) -> None:
-    """Every --label and --passthrough column exists, and each label column holds what its kind needs."""
+def check_columns(plan: InputPlan, labels: tuple[LabelSpec, ...], passthrough: tuple[str, ...] = (),
+                  missing: tuple[str, ...] = ()) -> None:
+    """Every --label, --passthrough and --missing column exists, each label column holds what its kind needs,
+    and --missing names columns of single numbers whose COL__missing indicator name is free."""
     for lab in labels:
         kind = plan.kinds.get(lab.column)
         if kind is None:
@@ -321,3 +324,15 @@ def check_columns(plan: InputPlan, labels: tuple[LabelSpec, ...], passthrough: t
     for col in passthrough:
         if col not in plan.kinds:
             raise ConfigError(f"--passthrough {col}: no such column (columns: {', '.join(plan.kinds)})")
+    for col in missing:
+        if col == ALL_FEATURES:
+            continue
+        if col not in plan.kinds:
+            raise ConfigError(f"--missing {col}=...: no such column (columns: {', '.join(plan.kinds)})")
+        if plan.kinds[col] not in ("int", "float"):
+            raise ConfigError(f"--missing {col}=...: '{col}' holds {plan.kinds[col]}; a policy applies to columns of "
+                              f"single numbers")
+    taken = [c for c in plan.kinds if indicator_name(c) in plan.kinds]
+    if missing and taken:
+        raise ConfigError(f"--missing: column '{indicator_name(taken[0])}' already exists in the input, where the "
+                          f"indicator of '{taken[0]}' would go; rename it")

@@ -15,6 +15,7 @@ from expectations.results import expectation_results
 from expectations.suite import Suite, written_suite
 from expectations.validation_result import dumps as dump_validation_result
 from expectations.validation_result import validation_result
+from transforms.columns import indicator_name
 from pipeline.config import RunConfig
 from pipeline.files import read_json, write_json, write_text
 from pipeline.inputs.plan import InputPlan
@@ -70,10 +71,8 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
             "quarantine_file_rows_equal_quarantined_rows": sum(q["rows"] for q in quarantine) == bad_rows,
             "fit_pass_rows_equal_write_pass_rows": clean["rows"] == clean_rows,
         },
-        "features": {o["name"]: {"kind": plan.kinds[o["name"]], "role": o["role"],
-                                 "raw": raw["columns"][o["name"]], "clean": clean["columns"][o["name"]],
-                                 "normalization": o["normalization"],
-                                 "histogram": histograms.get(o["name"])} for o in outputs},
+        "features": _features(outputs, plan.kinds, raw, clean, histograms),
+        "dropped_columns": {name: "every value is missing in the clean rows" for name in _dropped(plan.kinds, outputs)},
         "expectations": expectation_results(compiled, counts, raw, columns),
         "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
         "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
@@ -98,3 +97,25 @@ def write_report(report: dict, *, staged: StagedRun, suite: Suite, output: str) 
         suite.name, report["expectations"], {"nanguard_version": report["run"]["nanguard_version"],
                                               "inputs": report["run"]["inputs"], "output": output})))
     write_text(staged.path("report.html"), render_html(report))
+
+
+def _features(outputs: list[dict], kinds: dict, raw: dict, clean: dict, histograms: dict) -> dict:
+    """Per input column written: kind, role, raw and clean profiles, normalization, histogram; a column with a
+    --missing indicator names it (the indicator itself is a 0/1 column with no profile of its own)."""
+    out = {}
+    for o in outputs:
+        name = o["name"]
+        if name not in kinds:  # an indicator column, named by the column it belongs to
+            continue
+        out[name] = {"kind": kinds[name], "role": o["role"], "raw": raw["columns"][name],
+                     "clean": clean["columns"][name], "normalization": o["normalization"],
+                     "histogram": histograms.get(name)}
+        if indicator_name(name) in {x["name"] for x in outputs}:
+            out[name]["missing_indicator"] = indicator_name(name)
+    return out
+
+
+def _dropped(kinds: dict, outputs: list[dict]) -> list[str]:
+    """Input columns the shards leave out: numeric features with no value in any clean row."""
+    written = {o["name"] for o in outputs}
+    return [name for name in kinds if name not in written]

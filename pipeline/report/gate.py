@@ -7,6 +7,7 @@ from importlib import resources
 
 from pipeline.errors import InputError
 from pipeline.files import exists, is_remote, join, read_bytes
+from transforms.reasons import Code, label_code, split
 
 
 def gate_failures(report: dict) -> list[str]:
@@ -19,7 +20,7 @@ def gate_failures(report: dict) -> list[str]:
         failures.append("the input has no rows")
     elif bad / n > threshold:
         failures.append(f"quarantined {100 * bad / n:.2f}% of rows ({bad} of {n}) > max {100 * threshold:.2f}% "
-                        f"(--max-quarantine-fraction {threshold})")
+                        f"(--max-quarantine-fraction {threshold}){_hints(counts.get('by_rule', {}))}")
     if n and clean == 0:
         failures.append("no clean rows: every row was quarantined")
     for check, ok in report["reconciliation"].items():
@@ -37,6 +38,19 @@ def gate_failures(report: dict) -> list[str]:
     if check and not check["passed"]:
         failures.extend(f"model check: {f}" for f in check["failures"])
     return failures
+
+
+def _hints(by_rule: dict) -> str:
+    """What would change the commonest causes: a missing-value policy, a regression label."""
+    hints = []
+    missing = sorted({split(r)[1] for r in by_rule if split(r)[0] == Code.MISSING.value})
+    if missing:
+        hints.append(f"null values in {', '.join(missing[:5])}: choose a policy with --missing COL=impute:median "
+                     f"(or indicator)")
+    targets = sorted({split(r)[1] for r in by_rule if split(r)[0] == label_code("probability")})
+    if targets:
+        hints.append(f"label(s) {', '.join(targets)} outside [0, 1]: a continuous target is --label COL:regression")
+    return "; " + "; ".join(hints) if hints else ""
 
 
 def describe(e: dict) -> str:

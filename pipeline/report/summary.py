@@ -17,6 +17,8 @@ def summary(report: dict, out: str) -> str:
     constant = [k for k, f in report["features"].items() if (f.get("normalization") or {}).get("constant")]
     if constant:
         lines.append(f"  constant columns (scale 1, written as 0): {', '.join(constant)}")
+    if report.get("dropped_columns"):
+        lines.append(f"  left out of the shards (no value in any clean row): {', '.join(report['dropped_columns'])}")
     lines.append(f"outputs: {out}/data ({len(report['outputs']['shards'])} shards), {out}/quarantine, "
                  f"{out}/report.json")
     mc = report.get("model_check")

@@ -48,8 +48,8 @@ class CheckRowsFn(beam.DoFn):
             self._indices = [i for i, _ in bound]
             self._rules = [r for _, r in bound]
             if clean_profile is not None:
-                self._impute = {c: clean_profile.profiles[c].statistic(stat)
-                                for c, stat in self._compiled.impute.items()}
+                self._impute = {c: clean_profile.profiles[c].statistic(fill) if isinstance(fill, str) else fill
+                                for c, fill in self._compiled.impute.items()}
         outcome = check_batch(batch, self._rules, self._impute, self._samples)
         for why, hits in outcome.reason_counts.items():
             if why not in self._counters:

@@ -48,7 +48,8 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
     clean_profile = fit_pass.clean | "CleanProfile" >> Profile(columns=columns, with_sketch=True)
     outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
-                                                        method=config.normalize)
+                                                        method=config.normalize, filled=compiled.fills_missing,
+                                                        indicators=compiled.indicators)
 
     write_pass = read("ReadForWrite", WRITE_PASS) | "CheckForWrite" >> CheckRows(
         compiled=compiled, raw_profile=raw_profile, clean_profile=clean_profile, progress=progress,
