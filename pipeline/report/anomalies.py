@@ -27,12 +27,15 @@ def clean_schema_and_anomalies(clean_stats_path: str, feature_ranges: dict[str, 
     return schema, tfdv.validate_statistics(stats, schema)
 
 
-def written_range(output: dict, clean: dict):
-    """The range a float feature may take in the shards: normalized clean min/max (with float32 slack)."""
+def written_range(output: dict, clean: dict, fill: float | None = None):
+    """The range a float feature may take in the shards: normalized clean min/max (with float32 slack), widened
+    to a constant the column's missing cells are imputed with (--missing COL=impute:VALUE)."""
     p = clean["columns"][output["name"]]
     if p.get("min") is None:
         return None
     lo, hi = p["min"], p["max"]
+    if fill is not None:
+        lo, hi = min(lo, fill), max(hi, fill)
     norm = output["normalization"]
     if norm and norm["method"] != "none":
         lo, hi = (lo - norm["offset"]) / norm["scale"], (hi - norm["offset"]) / norm["scale"]

@@ -44,7 +44,8 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
     raw, clean = read_json(staged.artifact(RAW_PROFILE)), read_json(staged.artifact(CLEAN_PROFILE))
     counts, outputs = RowCounts.from_json(read_json(staged.artifact(COUNTS))), read_json(staged.artifact(OUTPUTS))
     shards, quarantine = read_json(staged.artifact(SHARDS)), read_json(staged.artifact(QUARANTINE))
-    ranges = {o["name"]: written_range(o, clean) for o in outputs if o["dtype"] == "float32"}
+    fills = {c: v for c, v in compiled.impute.items() if not isinstance(v, str)}
+    ranges = {o["name"]: written_range(o, clean, fills.get(o["name"])) for o in outputs if o["dtype"] == "float32"}
     schema, anomalies = clean_schema_and_anomalies(staged.stats(CLEAN_STATS),
                                                    {k: v for k, v in ranges.items() if v is not None})
     write_text(staged.path("schema.pbtxt"), text_format.MessageToString(schema))

@@ -1,0 +1,123 @@
+"""End to end on a real-looking trips table (offset coordinates, epoch seconds, ids up to 2^53, nullable and
+categorical columns, a continuous target): decimal shifts caught, clean columns not flagged, missing-value
+policies, regression labels and all-null columns."""
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from pipeline.cli import main
+from pipeline.training.dataset import load_dataset
+from realistic import trips
+
+pytestmark = pytest.mark.slow
+N = 4000
+
+
+def _run(tmp_path, table, *flags, name="out"):
+    src = tmp_path / f"{name}.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / name
+    code = main(["run", "--input", str(src), "--output", str(out), "--quiet", *flags])
+    return code, json.loads((out / "report.json").read_text()), out
+
+
+def test_decimal_shifts_are_caught_and_nothing_else_is_flagged(tmp_path):
+    table = trips(N, seed=1)
+    lat = table.column("pickup_latitude").combine_chunks().to_numpy(zero_copy_only=False).copy()
+    start = table.column("trip_start").to_numpy().copy()
+    lon = table.column("pickup_longitude").combine_chunks().to_numpy(zero_copy_only=False).copy()
+    lat[[10, 11]] *= [10, 0.1]  # a moved decimal point, both ways
+    start[20] *= 1000  # milliseconds where seconds belong
+    lon[30] *= 100  # a negative column
+    table = table.set_column(2, "pickup_latitude", pa.array(lat, mask=np.isnan(lat)))
+    table = table.set_column(1, "trip_start", pa.array(start))
+    table = table.set_column(3, "pickup_longitude", pa.array(lon, mask=np.isnan(lon)))
+    code, report, out = _run(tmp_path, table, "--label", "tips:regression", "--missing", "impute:median")
+    assert report["counts"]["by_rule"] == {"extreme:pickup_latitude": 2, "extreme:trip_start": 1,
+                                          "extreme:pickup_longitude": 1}
+    q = pq.read_table(out / "quarantine").to_pandas()
+    assert sorted(q["__row_index"]) == [10, 11, 20, 30] and code == 0  # 4 of 4000 is not above 0.1%
+    # the profile's quantiles on offset columns agree with numpy (the old sketch answered the minimum)
+    raw = report["features"]["trip_start"]["raw"]
+    clean_start = np.delete(start, 20)
+    assert abs(np.searchsorted(np.sort(clean_start), raw["median"]) / N - 0.5) < 0.001
+
+
+def test_missing_values_quarantine_by_default_and_the_gate_names_the_flag(tmp_path, capsys):
+    code, report, _ = _run(tmp_path, trips(N, seed=2), "--label", "tips:regression")
+    assert code == 1 and set(report["counts"]["by_rule"]) == {"missing:pickup_latitude", "missing:pickup_longitude"}
+    failure = report["gate"]["failures"][0]
+    assert "pickup_latitude, pickup_longitude" in failure and "--missing COL=impute:median" in failure
+
+
+def test_indicator_policy_imputes_adds_a_dense_0_1_feature_and_loads_as_dense_tensors(tmp_path):
+    table = trips(N, seed=3)
+    nulls = table.column("pickup_latitude").is_null().combine_chunks().to_numpy(zero_copy_only=False)
+    code, report, out = _run(tmp_path, table, "--label", "tips:regression", "--missing", "indicator:median",
+                             "--num-shards", "1")
+    assert code == 0 and report["counts"]["quarantined_rows"] == 0
+    assert report["counts"]["repaired"]["imputed:pickup_latitude"] == nulls.sum()
+    assert report["features"]["pickup_latitude"]["missing_indicator"] == "pickup_latitude__missing"
+    spec = json.loads((out / "feature_spec.json").read_text())
+    assert spec["pickup_latitude"]["kind"] == spec["pickup_latitude__missing"]["kind"] == "FixedLenFeature"
+    assert "trip_id__missing" not in spec  # '*' adds indicators only where a column had nulls
+    rows = {}
+    for batch in load_dataset(str(out), 512):
+        for k in ("pickup_latitude", "pickup_latitude__missing", "trip_start"):
+            rows.setdefault(k, []).append(batch[k].numpy())
+        tf.stack([batch["pickup_latitude"], batch["fare"]], axis=1)  # dense: the README's snippet works
+    got = {k: np.concatenate(v) for k, v in rows.items()}
+    order = np.argsort(got["trip_start"], kind="stable")  # trip_start is sorted in the input
+    indicator = got["pickup_latitude__missing"][order]
+    assert (indicator == nulls).all()
+    norm = json.loads((out / "normalization.json").read_text())["pickup_latitude"]
+    lat = table.column("pickup_latitude").combine_chunks().to_numpy(zero_copy_only=False)
+    median = np.median(lat[~nulls])
+    filled = got["pickup_latitude"][order][nulls] * norm["scale"] + norm["offset"]
+    assert np.allclose(filled, median, atol=1e-4)
+
+
+def test_a_named_indicator_is_written_even_without_nulls_and_a_value_fill(tmp_path):
+    code, report, out = _run(tmp_path, trips(N, seed=4), "--label", "tips:regression",
+                             "--missing", "trip_seconds=indicator", "--missing", "impute:-1")
+    spec = json.loads((out / "feature_spec.json").read_text())
+    assert code == 0 and "trip_seconds__missing" in spec and "pickup_latitude__missing" not in spec
+    assert report["counts"]["quarantined_rows"] == 0
+
+
+def test_regression_labels_are_checked_never_normalized_and_ranged(tmp_path):
+    table = trips(N, seed=5)
+    code, report, out = _run(tmp_path, table, "--label", "tips:regression=[0,5]", "--missing", "impute:mean")
+    tips = table.column("tips").to_numpy()
+    assert report["counts"]["by_rule"] == {"label_regression:tips": int((tips > 5).sum())}
+    assert "tips" not in json.loads((out / "normalization.json").read_text())
+    code, report, _ = _run(tmp_path, table, "--label", "tips", "--missing", "impute:mean", name="prob")
+    assert code == 1 and "--label COL:regression" in report["gate"]["failures"][0]
+
+
+def test_an_all_null_column_is_left_out_and_reported_not_quarantined(tmp_path):
+    table = trips(N, seed=6).append_column("surcharge", pa.array([None] * N, pa.float64()))
+    code, report, out = _run(tmp_path, table, "--label", "tips:regression", "--missing", "impute:median")
+    assert code == 0 and report["counts"]["quarantined_rows"] == 0
+    assert report["dropped_columns"] == {"surcharge": "every value is missing in the clean rows"}
+    assert "surcharge" not in json.loads((out / "feature_spec.json").read_text())
+
+
+@pytest.mark.parametrize("flag, words", [
+    (["--missing", "fare=guess"], ["--missing fare=guess", "quarantine, impute, indicator"]),
+    (["--missing", "nope=impute:mean"], ["--missing nope", "no such column"]),
+    (["--missing", "company=impute:mean"], ["company", "single numbers"]),
+    (["--missing", "tips=impute:mean"], ["tips", "never imputed"]),
+    (["--label", "tips:regression=[5,1]"], ["regression=[5.0,1.0]", "LO <= HI"]),
+])
+def test_bad_policy_and_label_flags_are_one_line_errors(tmp_path, capsys, flag, words):
+    src = tmp_path / "t.parquet"
+    pq.write_table(trips(50), src)
+    labels = [] if flag[0] == "--label" else ["--label", "tips:regression"]
+    code = main(["run", "--input", str(src), "--output", str(tmp_path / "o"), *labels, *flag])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and all(w in err for w in words), err
