@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from transforms.quantile_sketch import QuantileSketch
+from transforms.profile import DISTINCT_LIMIT
+from transforms.quantile_sketch import BUDGET, QuantileSketch, key_values
 
 _ARROW_TO_NUMPY = {"int": "int64", "float": "float64"}
 
@@ -52,6 +53,16 @@ def evaluate_aggregate(e: dict, profile: dict, columns: dict[str, str]) -> dict:
         dtype = pandas_dtype(columns[e["column"]], s["missing"] > 0)
         names = [kw["type_"]] if t == "expect_column_values_to_be_of_type" else kw["type_list"]
         return {"success": any(_same_dtype(n, dtype) for n in names), "observed_value": dtype}
+    if t in ("expect_column_distinct_values_to_be_in_set", "expect_column_unique_value_count_to_be_between"):
+        distinct = _distinct(e["column"], profile)
+        if distinct is None:  # too many to have kept: the count is only known to be large
+            return {"success": False, "observed_value": None,
+                    "note": f"more distinct values than nanguard counts exactly ({DISTINCT_LIMIT} text values, "
+                            f"{BUDGET} numbers)"}
+        if t == "expect_column_unique_value_count_to_be_between":
+            return _between(len(distinct), kw)
+        allowed = set(kw["value_set"])
+        return {"success": all(v in allowed for v in distinct), "observed_value": distinct}
     values = _Values(s, profile.get("sketches", {}).get(e["column"]))
     if t == "expect_column_quantile_values_to_be_between":
         qr = kw["quantile_ranges"]
@@ -64,10 +75,33 @@ def evaluate_aggregate(e: dict, profile: dict, columns: dict[str, str]) -> dict:
     return _between(stat(), kw)
 
 
+def _distinct(column: str, profile: dict) -> list | None:
+    """The column's distinct non-null values, sorted (None when the profile did not keep them all)."""
+    if column in profile.get("distinct_values", {}):
+        return profile["distinct_values"][column]
+    s = profile["columns"][column]
+    infinities = [v for v, key in ((-math.inf, "neg_inf"), (math.inf, "pos_inf")) if s.get(key)]
+    sketch = profile.get("sketches", {}).get(column)
+    if sketch is None:
+        return infinities if not s.get("finite") else None
+    sk = QuantileSketch.from_dict(sketch)
+    if not sk.exact:
+        return None
+    finite = [float(v) for v in key_values(sk.keys)]
+    return sorted(infinities + finite)
+
+
 def pandas_dtype(arrow_type: str, has_nulls: bool) -> str:
-    """The numpy dtype name pandas gives an Arrow numeric column (integers with nulls become float64)."""
+    """The numpy dtype name pandas gives an Arrow column: integers with nulls become float64, booleans with nulls
+    and dates object, timestamps datetime64[ns]."""
     if arrow_type.startswith(("int", "uint")) and has_nulls:
         return "float64"
+    if arrow_type == "bool":
+        return "object" if has_nulls else "bool"
+    if arrow_type.startswith("timestamp"):
+        return "datetime64[ns]"
+    if arrow_type.startswith(("date", "time")):
+        return "object"
     if arrow_type in ("float", "double", "halffloat"):
         return {"float": "float32", "double": "float64", "halffloat": "float16"}[arrow_type]
     return arrow_type

@@ -16,6 +16,9 @@ GE_ROW_TYPES = (
     "expect_column_value_z_scores_to_be_less_than",
     "expect_column_pair_values_a_to_be_greater_than_b",
     "expect_multicolumn_sum_to_equal",
+    "expect_column_value_lengths_to_be_between",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex",
 )
 # nanguard's own row types (registered as GE custom expectations by expectations.ge_custom).
 NANGUARD_ROW_TYPES = (
@@ -40,6 +43,8 @@ AGGREGATE_TYPES = (
     "expect_table_row_count_to_be_between",
     "expect_column_to_exist",
     "expect_table_columns_to_match_set",
+    "expect_column_distinct_values_to_be_in_set",
+    "expect_column_unique_value_count_to_be_between",
 )
 ROW_TYPES = GE_ROW_TYPES + NANGUARD_ROW_TYPES
 SUPPORTED = ROW_TYPES + AGGREGATE_TYPES
@@ -48,7 +53,11 @@ SUPPORTED = ROW_TYPES + AGGREGATE_TYPES
 ANY_COLUMN_TYPES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
                     "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set",
                     "expect_column_pair_values_a_to_be_greater_than_b", "expect_column_proportion_of_non_null_values_to_be_between",
-                    "expect_column_to_exist")
+                    "expect_column_to_exist", "expect_column_distinct_values_to_be_in_set",
+                    "expect_column_unique_value_count_to_be_between")
+# Types that need a text column.
+TEXT_TYPES = ("expect_column_value_lengths_to_be_between", "expect_column_values_to_match_regex",
+              "expect_column_values_to_not_match_regex")
 # Row types whose violating value has a nearest allowed value to clip to.
 CLIPPABLE = ("expect_column_values_to_be_between", "expect_column_values_to_fit_dtype",
              "expect_column_values_to_not_be_extreme", "expect_column_value_z_scores_to_be_less_than")
@@ -107,6 +116,11 @@ ARGUMENTS = {
     "expect_table_row_count_to_be_between": _BOUNDS,
     "expect_column_to_exist": _COLUMN + ("column_index",),
     "expect_table_columns_to_match_set": ("column_set", "exact_match"),
+    "expect_column_value_lengths_to_be_between": _COLUMN + _BOUNDS + ("mostly",),
+    "expect_column_values_to_match_regex": _COLUMN + ("regex", "mostly"),
+    "expect_column_values_to_not_match_regex": _COLUMN + ("regex", "mostly"),
+    "expect_column_distinct_values_to_be_in_set": _COLUMN + ("value_set",),
+    "expect_column_unique_value_count_to_be_between": _COLUMN + _BOUNDS,
 }
 # Arguments GE takes that nanguard does not evaluate yet: refused with a reason rather than ignored.
 NOT_EVALUATED = {

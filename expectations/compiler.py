@@ -11,20 +11,23 @@ import dataclasses
 import math
 from typing import Mapping
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, ARGUMENTS, DESCRIPTIVE_ARGUMENTS, NOT_EVALUATED,
+                                  TEXT_TYPES,
                                   SUPPORTED)
 from expectations.suite import Expectation, Suite
 from expectations.errors import SuiteError
 from expectations.missing_policy import MissingPolicy, policy_for
-from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric
+from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric, is_temporal_field, type_name
 from transforms.extreme import DEFAULT_THRESHOLD, bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
 from transforms.row_checks import (INDICATOR_ALWAYS, INDICATOR_WHERE_MISSING, Between, Extreme, FitsDtype, InSet,
-                                  IsNull, MissingCells, MulticolumnSum, NotInSet, NotNull, PairGreater, Parseable,
-                                  PresentAndFinite, ZScore)
+                                  IsNull, MatchesRegex, MissingCells, MulticolumnSum, NotInSet, NotNull, PairGreater,
+                                  Parseable, PresentAndFinite, ValueLengths, ZScore)
 
 ALL_COLUMNS = "*"  # nanguard extension: every numeric column
 
@@ -70,7 +73,8 @@ class CompiledSuite:
         """The rules with data-dependent parameters filled in from the raw profile, in a fixed order."""
         out = []
         for idx, rule in self.rules:
-            if isinstance(rule, (PresentAndFinite, MissingCells)) and is_all_null(raw_profile.get(rule.column)):
+            if (isinstance(rule, MissingCells) or (isinstance(rule, PresentAndFinite) and rule.all_null_is_column_finding)
+                    ) and is_all_null(raw_profile.get(rule.column)):
                 # a column with no value at all is a column-level finding (dropped from the shards and
                 # reported), never a reason to quarantine every row
                 if isinstance(rule, MissingCells):
@@ -163,7 +167,9 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
                 add(e, c, PendingExtreme(c, threshold, action), dict(e.kwargs, column=c))
             continue
         repairs = e.action in ("clip", "impute")
-        if column == ALL_COLUMNS:  # a repair never rewrites a label or a pass-through column
+        if e.type in TEXT_TYPES:
+            targets = [_need_text(column, schema, where)]
+        elif column == ALL_COLUMNS:  # a repair never rewrites a label or a pass-through column
             targets = scalar_features if repairs else numeric
         else:
             targets = [_need(column, schema, where, None if e.type in ANY_COLUMN_TYPES else numeric)]
@@ -176,6 +182,8 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
             rule = _rule(e, c, where, schema)
             if isinstance(rule, PresentAndFinite) and c in governed:  # null cells follow --missing instead
                 rule = dataclasses.replace(rule, skip_missing=True)
+            if isinstance(rule, PresentAndFinite) and column == ALL_COLUMNS:
+                rule = dataclasses.replace(rule, all_null_is_column_finding=True)
             add(e, c, rule, dict(e.kwargs, column=c))
     for c in scalar_features:
         if c in governed:
@@ -230,7 +238,7 @@ def _note_impute(impute: dict, e: Expectation, column: str, where: str, schema: 
         return
     if not is_numeric(schema.field(column).type):
         raise SuiteError(f"{where}: on_fail {e.action} needs a column of single numbers; '{column}' is "
-                          f"{schema.field(column).type} (name the scalar columns instead of '*', or use quarantine)")
+                          f"{type_name(schema.field(column))} (name the scalar columns instead of '*', or use quarantine)")
     if e.action == "impute":
         if impute.setdefault(column, e.impute_with) != e.impute_with:
             raise SuiteError(f"{where}: column '{column}' is imputed with {impute[column]} by another expectation; "
@@ -251,7 +259,7 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
     if e.type == "expect_column_values_to_be_null":
         return IsNull(column, action)
     if e.type == "expect_column_values_to_be_between":
-        lo, hi = kw.get("min_value"), kw.get("max_value")
+        lo, hi = (_bound(kw.get(k), schema.field(column), where, k) for k in ("min_value", "max_value"))
         if lo is None and hi is None:
             raise SuiteError(f"{where}: give min_value, max_value or both")
         if lo is not None and hi is not None and _number(lo, where, "min_value") > _number(hi, where, "max_value"):
@@ -278,6 +286,27 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
             raise SuiteError(f"{where}: column '{column}' holds one value per row; this expectation needs a list "
                               f"of numbers per row")
         return LabelRule(LabelSpec(column, kind), _number(kw.get("tolerance", 1e-4), where, "tolerance"), action)
+    if e.type == "expect_column_value_lengths_to_be_between":
+        lo, hi = kw.get("min_value"), kw.get("max_value")
+        if lo is None and hi is None:
+            raise SuiteError(f"{where}: give min_value, max_value or both")
+        for name, v in (("min_value", lo), ("max_value", hi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise SuiteError(f"{where}: {name} {v!r} must be a whole number of characters >= 0")
+        if lo is not None and hi is not None and lo > hi:
+            raise SuiteError(f"{where}: min_value {lo} is greater than max_value {hi} (GE refuses this too)")
+        return ValueLengths(column, lo, hi, bool(kw.get("strict_min", False)), bool(kw.get("strict_max", False)),
+                            action)
+    if e.type in ("expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex"):
+        regex = kw.get("regex")
+        if not isinstance(regex, str) or not regex:
+            raise SuiteError(f"{where}: needs 'regex', a non-empty pattern")
+        try:
+            pc.match_substring_regex(pa.array([""]), regex)
+        except pa.ArrowInvalid as err:
+            raise SuiteError(f"{where}: regex {regex!r} is not one nanguard can run ({err}); nanguard uses RE2 "
+                             f"(linear time): no backreferences or lookaround") from None
+        return MatchesRegex(column, regex, e.type == "expect_column_values_to_not_match_regex", action)
     raise AssertionError(e.type)  # catalog.ROW_TYPES and this function list the same types
 
 
@@ -288,7 +317,7 @@ def _pair(e: Expectation, where: str, schema: pa.Schema) -> PairGreater:
     _need(a, schema, where, None)
     _need(b, schema, where, None)
     if is_numeric(schema.field(a).type) != is_numeric(schema.field(b).type):
-        raise SuiteError(f"{where}: '{a}' is {schema.field(a).type} and '{b}' is {schema.field(b).type}; "
+        raise SuiteError(f"{where}: '{a}' is {type_name(schema.field(a))} and '{b}' is {type_name(schema.field(b))}; "
                           f"compare numbers with numbers or text with text")
     try:
         return PairGreater(a, b, bool(e.kwargs.get("or_equal") or False),
@@ -322,7 +351,7 @@ def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
         if e.type != "expect_column_to_exist":
             _need(column, schema, where, None)
             if e.type not in ANY_COLUMN_TYPES and not is_numeric(schema.field(column).type):
-                raise SuiteError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation "
+                raise SuiteError(f"{where}: column '{column}' is {type_name(schema.field(column))}, this expectation "
                                   f"needs a column of single numbers")
     if e.type.endswith("_to_be_between") and e.type != "expect_column_quantile_values_to_be_between":
         lo, hi = kw.get("min_value"), kw.get("max_value")
@@ -345,6 +374,9 @@ def _aggregate(e: Expectation, where: str, schema: pa.Schema) -> dict:
             for bound in pair:
                 if bound is not None:
                     _number(bound, where, "value_ranges[]")
+    if e.type == "expect_column_distinct_values_to_be_in_set" and not (
+            isinstance(kw.get("value_set"), list) and kw["value_set"]):
+        raise SuiteError(f"{where}: value_set must be a non-empty list")
     if e.type == "expect_column_values_to_be_of_type" and not isinstance(kw.get("type_"), str):
         raise SuiteError(f"{where}: needs 'type_', a type name such as float64 or int64")
     if e.type == "expect_column_values_to_be_in_type_list" and not (
@@ -362,7 +394,33 @@ def _need(column: str, schema: pa.Schema, where: str, numeric: list[str] | None)
         raise SuiteError(f"{where}: column '{column}' is not in the input (columns: "
                           f"{', '.join(n for n in schema.names if n not in RESERVED)})")
     if numeric is not None and column not in numeric:
-        raise SuiteError(f"{where}: column '{column}' is {schema.field(column).type}, this expectation needs numbers")
+        raise SuiteError(f"{where}: column '{column}' is {type_name(schema.field(column))}, this expectation needs numbers")
+    return column
+
+
+def _bound(v, field: pa.Field, where: str, name: str):
+    """A between bound: a number, or for a timestamp/date column an ISO date-time string (as GE takes it), in
+    the seconds since 1970-01-01 UTC that nanguard holds such a column in."""
+    if isinstance(v, str) and is_temporal_field(field):
+        try:
+            instant = np.datetime64(v.rstrip("Z").replace(" ", "T"), "us")
+        except ValueError:
+            raise SuiteError(f"{where}: {name} {v!r} is not an ISO date or date-time (e.g. 2014-01-31 or "
+                             f"2014-01-31T08:00:00)") from None
+        return float(instant.astype(np.int64)) / 1e6
+    if isinstance(v, str):
+        raise SuiteError(f"{where}: {name} must be a number, got {v!r} (column '{field.name}' is "
+                         f"{type_name(field)}; date-time bounds need a timestamp or date column)")
+    return v
+
+
+def _need_text(column, schema: pa.Schema, where: str) -> str:
+    if not isinstance(column, str) or column == ALL_COLUMNS:
+        raise SuiteError(f"{where}: needs a 'column' argument naming one text column")
+    _need(column, schema, where, None)
+    if not pa.types.is_string(schema.field(column).type):
+        raise SuiteError(f"{where}: column '{column}' is {type_name(schema.field(column))}; this expectation needs a "
+                         f"text column")
     return column
 
 

@@ -37,7 +37,7 @@ def init_suite(inputs: tuple[str, ...], output: str, fmt: str | None = None, lab
         profile = read_json(path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    columns = {f.name: str(f.type) for f in plan.schema if f.name in plan.kinds}
+    columns = {name: plan.type_name(name) for name in plan.kinds}
     name = os.path.splitext(os.path.basename(output))[0] or "drafted_suite"
     suite = draft_suite(name, profile, columns, dict(plan.kinds), labels, margin)
     write_text(output, json.dumps(suite, indent=2) + "\n")

@@ -35,7 +35,9 @@ def test_user_suite_types_compile():
 
 
 @pytest.mark.parametrize("expectation,message", [
-    ({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s"}}, "unsupported expectation type"),
+    ({"type": "expect_column_values_to_match_like_pattern", "kwargs": {"column": "s"}}, "unsupported expectation type"),
+    ({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "(a)\\1"}}, "RE2"),
+    ({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "x", "regex": "a"}}, "needs a text column"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "zz", "min_value": 0}}, "'zz' is not in"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "s", "min_value": 0}}, "needs numbers"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x"}}, "min_value, max_value"),

@@ -37,7 +37,7 @@ floats = st.one_of(st.none(), st.sampled_from([math.nan, math.inf, -math.inf, 0.
                    st.floats(-10, 10))
 small = st.one_of(st.none(), st.sampled_from([math.nan, 0.0, 1.0, -1.0, 2.5, 4.0]))
 ints = st.one_of(st.none(), st.integers(-5, 5))
-texts = st.one_of(st.none(), st.sampled_from(["a", "b", "c", "", "é"]))
+texts = st.one_of(st.none(), st.sampled_from(["a", "b", "c", "", "é", "Flash Cab", "ab12", "Prcard"]))
 bounds = st.one_of(st.none(), st.sampled_from([-1.0, 0.0, 1.0, 2.5]))
 mostly = st.one_of(st.none(), st.sampled_from([0.5, 0.8, 0.95]))
 NUMERIC = ("a", "b", "c")
@@ -102,6 +102,26 @@ def cases(draw):
         add("expect_column_values_to_be_in_type_list",
             {"column": column, "type_list": draw(st.lists(st.sampled_from(["float64", "int64", "float32", "int32"]),
                                                           min_size=1, max_size=2, unique=True))})
+    for column in ("s", "t"):  # text rules
+        lo, hi = draw(st.sampled_from([None, 0, 1, 2])), draw(st.sampled_from([None, 1, 4, 9]))
+        if lo is None and hi is None:
+            lo = 1
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = hi, lo
+        add("expect_column_value_lengths_to_be_between", {"column": column, "min_value": lo, "max_value": hi},
+            draw(mostly))
+        for kind in ("expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex"):
+            add(kind, {"column": column, "regex": draw(st.sampled_from(["^[a-c]$", "[0-9]", "Cab", "^$", "é|b",
+                                                                       "^P[a-z]+d$"]))}, draw(mostly))
+    for column in ("s", "b", "c"):
+        values = {"s": st.sampled_from(["a", "b", "c", "", "é", "Flash Cab"]), "b": st.integers(-5, 5),
+                  "c": st.sampled_from([0.0, 1.0, -1.0, 2.5, 4.0])}[column]
+        add("expect_column_distinct_values_to_be_in_set",
+            {"column": column, "value_set": draw(st.lists(values, min_size=1, max_size=6, unique=True))})
+        lo, hi = draw(st.sampled_from([None, 0, 2, 3])), draw(st.sampled_from([None, 2, 4, 8]))
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = hi, lo
+        add("expect_column_unique_value_count_to_be_between", {"column": column, "min_value": lo, "max_value": hi})
     for column in ("a", "s"):
         lo = draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))
         add("expect_column_proportion_of_non_null_values_to_be_between", {"column": column, "min_value": lo})

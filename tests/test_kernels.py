@@ -313,3 +313,24 @@ def test_minmax_of_float32_data_spanning_more_than_float32_max_scales_safely():
     assert not scaling.constant and scaling.scale == 6e38
     written = scaling.apply(values)
     assert np.isfinite(written).all() and abs(written.min()) < 1e-6 and abs(written.max() - 1) < 1e-6
+
+
+def test_text_value_counts_merge_the_same_on_every_path_and_stop_past_the_limit():
+    from transforms.profile import DISTINCT_LIMIT
+    cities = pa.array(["Chicago", None, "Evanston", "Chicago", "Oak Park", "Chicago"] * 50)
+    batches = [pa.RecordBatch.from_arrays([cities.slice(i, 37)], ["city"]) for i in range(0, len(cities), 37)]
+    whole = ProfileAccumulator(("city",), False)
+    for b in batches:
+        whole.add_batch(b)
+    parts = [ProfileAccumulator(("city",), False).add_batch(b) for b in batches]
+    merged = parts[-1]
+    for p in reversed(parts[:-1]):
+        merged = p.merge(merged)
+    for acc in (whole, merged, ProfileAccumulator(("city",), False).merge(whole)):
+        s = acc.summaries()["city"]
+        assert s == {"count": 300, "missing": 50, "distinct": 3,
+                     "top": [["Chicago", 150], ["Evanston", 50], ["Oak Park", 50]]}
+    many = pa.RecordBatch.from_arrays([pa.array([f"id-{i}" for i in range(DISTINCT_LIMIT + 1)])], ["city"])
+    half = [many.slice(0, DISTINCT_LIMIT // 2), many.slice(DISTINCT_LIMIT // 2)]
+    a, b = (ProfileAccumulator(("city",), False).add_batch(x) for x in half)
+    assert a.profiles["city"].counts is not None and a.merge(b).summaries()["city"]["distinct"] is None

@@ -121,3 +121,34 @@ def test_bad_policy_and_label_flags_are_one_line_errors(tmp_path, capsys, flag, 
     code = main(["run", "--input", str(src), "--output", str(tmp_path / "o"), *labels, *flag])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_a_drafted_suite_passes_its_own_input_and_catches_a_shifted_copy(tmp_path):
+    table = trips(N, seed=9)
+    micros = (table.column("trip_start").to_numpy() * 1_000_000).astype("int64")
+    table = table.set_column(1, "trip_start", pa.array(micros, pa.timestamp("us")))
+    src = tmp_path / "train.parquet"
+    pq.write_table(table, src)
+    suite_path = tmp_path / "drafted.json"
+    assert main(["suite", "init", "--input", str(src), "--output", str(suite_path),
+                 "--label", "tips:regression"]) == 0
+    suite = json.loads(suite_path.read_text())
+    by = {(e["type"], e["kwargs"].get("column")): e["kwargs"] for e in suite["expectations"]}
+    # sensible bounds: no sign change for non-negative columns, whole numbers for ints, ISO for timestamps
+    assert by[("expect_column_values_to_be_between", "fare")]["min_value"] >= 0
+    assert by[("expect_column_values_to_be_between", "passengers")]["min_value"] == 0
+    assert isinstance(by[("expect_column_values_to_be_between", "trip_start")]["min_value"], str)
+    assert ("expect_column_values_to_be_finite", "pickup_latitude") not in by  # it has nulls
+    assert by[("expect_column_proportion_of_non_null_values_to_be_between", "pickup_latitude")]["min_value"] > 0.9
+    assert sorted(by[("expect_column_values_to_be_in_set", "payment_type")]["value_set"]) == sorted(
+        set(table.column("payment_type").to_pylist()))
+    code, report, _ = _run(tmp_path, table, "--suite", str(suite_path), "--label", "tips:regression", name="same")
+    assert code == 0 and report["counts"]["quarantined_rows"] == 0
+    assert all(e["success"] for e in report["expectations"]), [e for e in report["expectations"] if not e["success"]]
+    shifted = table.set_column(6, "fare", pa.array(table.column("fare").to_numpy() + 500.0))
+    shifted = shifted.set_column(8, "payment_type", pa.array(["Bitcoin"] * N))
+    code, report, _ = _run(tmp_path, shifted, "--suite", str(suite_path), "--label", "tips:regression",
+                           name="shifted")
+    assert code == 1
+    assert report["counts"]["by_rule"]["not_in_set:payment_type"] == N
+    assert report["counts"]["by_rule"]["out_of_range:fare"] > N // 2

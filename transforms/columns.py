@@ -18,7 +18,21 @@ RESERVED = (SOURCE_FILE, ROW_INDEX, REASONS, UNPARSEABLE)
 # A column's values as read, before conforming to the unified type (a Parquet decimal or timestamp, say), riding
 # along as "__original__<column>" so that quarantined rows are written verbatim, in their original Arrow type.
 ORIGINAL_PREFIX = "__original__"
+# Schema field metadata: the column's Arrow type as read, when the unified type differs (bool read as int64, a
+# timestamp read as float64 seconds); what messages and type expectations name.
+SOURCE_TYPE_KEY = b"nanguard.source_type"
 MISSING_SUFFIX = "__missing"  # --missing COL=indicator writes COL__missing, 1 where COL was null
+
+
+def type_name(field: pa.Field) -> str:
+    """The type a user knows a column by: as read (field metadata), else its Arrow type."""
+    source = (field.metadata or {}).get(SOURCE_TYPE_KEY)
+    return source.decode() if source else str(field.type)
+
+
+def is_temporal_field(field: pa.Field) -> bool:
+    """A column read from a timestamp, date or time (its values are seconds)."""
+    return type_name(field).startswith(("timestamp", "date", "time"))
 
 
 def indicator_name(column: str) -> str:

@@ -86,6 +86,8 @@ def _cast(arr: pa.Array, target: pa.DataType, column: str = "") -> pa.Array:
         return arr
     if pa.types.is_boolean(arr.type):
         arr = pc.cast(arr, pa.int8())
+    if pa.types.is_temporal(arr.type) and not pa.types.is_duration(arr.type):
+        return epoch_seconds(arr)
     if pa.types.is_duration(arr.type):
         arr = arr.view(pa.int64())  # a count of the column's unit (s, ms, us or ns)
     if pa.types.is_uint64(arr.type) and len(arr) - arr.null_count and pc.max(arr).as_py() > INT64_MAX:
@@ -107,6 +109,24 @@ def _cast(arr: pa.Array, target: pa.DataType, column: str = "") -> pa.Array:
     if pa.types.is_list(arr.type) and pa.types.is_boolean(arr.type.value_type):
         arr = pc.cast(arr, pa.list_(pa.int8()))
     return pc.cast(arr, target)
+
+
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def epoch_seconds(arr: pa.Array) -> pa.Array:
+    """A timestamp, date or time column as float64 seconds: since 1970-01-01 UTC (a timestamp with a time zone
+    is an instant; one without is read as UTC), or since midnight for a time of day. Nulls stay null."""
+    t = arr.type
+    if pa.types.is_date32(t):
+        counts, per_second = arr.view(pa.int32()), 1 / 86_400
+    elif pa.types.is_date64(t):
+        counts, per_second = arr.view(pa.int64()), 1_000
+    else:  # timestamp, time32, time64
+        counts = arr.view(pa.int32() if pa.types.is_time32(t) else pa.int64())
+        per_second = _PER_SECOND[t.unit]
+    values = counts.to_numpy(zero_copy_only=False).astype(np.float64) / per_second
+    return pa.array(values, pa.float64(), mask=arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None)
 
 
 def _single_values(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:

@@ -13,10 +13,13 @@ import math
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.columns import ROW_INDEX, SOURCE_FILE, BatchView, is_list, is_numeric, missing_mask
 from transforms.quantile_sketch import QuantileSketch
 
+DISTINCT_LIMIT = 10_000  # a text column's value counts are kept exactly up to this many distinct values
+TOP_VALUES = 10  # commonest values a text column's summary lists
 # Quantiles the raw profile keeps for the extreme-value rule and the report.
 BULK_LOW, MEDIAN, BULK_HIGH = 0.001, 0.5, 0.999
 
@@ -36,6 +39,8 @@ class ColumnProfile:
     sketch: QuantileSketch | None = None
     min_len: int | None = None  # list columns: shortest and longest present list
     max_len: int | None = None
+    # text columns: exact count per distinct value while there are at most DISTINCT_LIMIT; None beyond
+    counts: dict | None = dataclasses.field(default_factory=dict)
 
     def add(self, values: np.ndarray, missing: np.ndarray, rows: int, key=None) -> None:
         """values: float64 of present entries' cells (NaN for missing); rows: how many rows they came from;
@@ -105,6 +110,7 @@ class ColumnProfile:
         out.min, out.max = min(self.min, other.min), max(self.max, other.max)
         if self.sketch is not None and other.sketch is not None:
             out.sketch = self.sketch.merge(other.sketch)
+        out.counts = _merge_counts(self.counts, other.counts)
         out.min_len = _opt(min, self.min_len, other.min_len)
         out.max_len = _opt(max, self.max_len, other.max_len)
         return out
@@ -148,6 +154,24 @@ class ColumnProfile:
             out.update({"q001": lo, "median": med, "q999": hi})
         return out
 
+    def text_summary(self) -> dict:
+        """A text column's report keys: count, missing, distinct (None past DISTINCT_LIMIT) and the TOP_VALUES
+        commonest values with their counts (ties by value)."""
+        out = {"count": self.rows, "missing": self.missing, "distinct": None, "top": []}
+        if self.counts is not None:
+            top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
+            out.update(distinct=len(self.counts), top=[[v, n] for v, n in top])
+        return out
+
+    def distinct_values(self, text: bool) -> list | None:
+        """The distinct non-null values, sorted (text: exact up to DISTINCT_LIMIT; numbers: while the sketch is
+        exact); None when there are more than that."""
+        if text:
+            return None if self.counts is None else sorted(self.counts)
+        if self.sketch is not None and self.sketch.exact:
+            return [float(v) for v in self.sketch.value_at(np.cumsum(self.sketch.counts) - 1)] if self.finite else []
+        return None
+
 
 def _mean(finite: np.ndarray) -> float:
     """Mean of finite float64 values that does not overflow when their sum would (|x| near 1.8e308)."""
@@ -166,6 +190,17 @@ def batch_key(batch: pa.RecordBatch):
     return (batch.column(SOURCE_FILE)[0].as_py(), int(batch.column(ROW_INDEX)[0].as_py()))
 
 
+def _merge_counts(a: dict | None, b: dict | None) -> dict | None:
+    """Sum of two value counts; None (too many distinct values to keep) past DISTINCT_LIMIT. Whether the
+    limit is passed depends on the values only, so every merge order gives the same answer."""
+    if a is None or b is None:
+        return None
+    out = dict(a)
+    for v, n in b.items():
+        out[v] = out.get(v, 0) + n
+    return out if len(out) <= DISTINCT_LIMIT else None
+
+
 def _opt(f, a, b):
     return b if a is None else a if b is None else f(a, b)
 
@@ -178,6 +213,11 @@ class ProfileAccumulator:
         self.with_sketch = with_sketch
         self.rows = 0
         self.profiles = {c: ColumnProfile(sketch=QuantileSketch() if with_sketch else None) for c in columns}
+        self.text: set[str] = set()  # columns seen holding text
+
+    def summaries(self) -> dict:
+        """Per column: the numeric summary, or for text columns text_summary()."""
+        return {c: p.text_summary() if c in self.text else p.summary() for c, p in self.profiles.items()}
 
     def add_batch(self, batch: pa.RecordBatch) -> "ProfileAccumulator":
         view = BatchView(batch)
@@ -186,8 +226,14 @@ class ProfileAccumulator:
         for name in self.columns:
             arr = view.column(name)
             if not is_numeric(arr.type) and not is_list(arr.type):
-                self.profiles[name].rows += batch.num_rows  # text: presence only
-                self.profiles[name].missing += int(missing_mask(arr).sum())
+                p = self.profiles[name]
+                self.text.add(name)
+                p.rows += batch.num_rows
+                p.missing += int(missing_mask(arr).sum())
+                if p.counts is not None:
+                    vc = pc.value_counts(arr.drop_null() if arr.null_count else arr)
+                    batch_counts = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+                    p.counts = _merge_counts(p.counts, batch_counts)
             elif is_list(arr.type):
                 offsets, flat, missing = view.lists(name)
                 # A list row is missing when null; its elements are profiled as values.
@@ -208,4 +254,5 @@ class ProfileAccumulator:
         out = ProfileAccumulator(self.columns, self.with_sketch)
         out.rows = self.rows + other.rows
         out.profiles = {c: self.profiles[c].merge(other.profiles[c]) for c in self.columns}
+        out.text = self.text | other.text
         return out

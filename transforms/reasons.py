@@ -24,6 +24,9 @@ class Code(str, enum.Enum):
     Z_SCORE = "z_score"
     PAIR_NOT_GREATER = "pair_not_greater"
     SUM_NOT_EQUAL = "sum_not_equal"
+    BAD_LENGTH = "bad_length"  # a text value's length outside its bounds
+    NO_REGEX_MATCH = "no_regex_match"
+    MATCHES_REGEX = "matches_regex"  # matches a forbidden pattern
     CLIPPED = "clipped"  # a repair, not a quarantine reason: cells moved to the nearest allowed value
     IMPUTED = "imputed"  # a repair: cells filled with the clean mean or median
 

@@ -78,6 +78,9 @@ class PresentAndFinite:
     column: str
     action: str = QUARANTINE
     skip_missing: bool = False
+    # from a '*' expectation: a column null in every row is a column-level finding (left out of the shards),
+    # not a reason to quarantine every row; a suite naming the column keeps GE's answer
+    all_null_is_column_finding: bool = False
 
     def evaluate(self, view: BatchView) -> Reasons:
         if is_list(view.column(self.column).type):
@@ -179,6 +182,51 @@ class InSet(_SetMembership):
 class NotInSet(_SetMembership):
     """GE's expect_column_values_to_not_be_in_set."""
     _reason, _unexpected_member = Code.IN_FORBIDDEN_SET, True
+
+
+def _text(view: BatchView, column: str) -> tuple[pa.Array, np.ndarray]:
+    """A text column and its evaluated rows (the non-null ones, as GE filters them)."""
+    arr = view.column(column)
+    return arr, ~arr.is_null().to_numpy(zero_copy_only=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueLengths(_NonNullDomain):
+    """GE's expect_column_value_lengths_to_be_between: the length in characters of each non-null text value."""
+    column: str
+    min_value: int | None = None
+    max_value: int | None = None
+    strict_min: bool = False
+    strict_max: bool = False
+    action: str = QUARANTINE
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        arr, evaluated = _text(view, self.column)
+        lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+        bad = np.zeros(view.num_rows, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if self.min_value is not None:
+                bad |= (lengths <= self.min_value) if self.strict_min else (lengths < self.min_value)
+            if self.max_value is not None:
+                bad |= (lengths >= self.max_value) if self.strict_max else (lengths > self.max_value)
+        yield reason(Code.BAD_LENGTH, self.column), bad & evaluated
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchesRegex(_NonNullDomain):
+    """GE's expect_column_values_to_match_regex (and with `negate`, to_not_match_regex): the pattern is searched
+    for anywhere in each non-null text value, as pandas' str.contains does; RE2 (linear time, never Python's re
+    on untrusted patterns)."""
+    column: str
+    regex: str
+    negate: bool = False
+    action: str = QUARANTINE
+
+    def evaluate(self, view: BatchView) -> Reasons:
+        arr, evaluated = _text(view, self.column)
+        found = pc.match_substring_regex(arr, self.regex).fill_null(False).to_numpy(zero_copy_only=False)
+        code = Code.MATCHES_REGEX if self.negate else Code.NO_REGEX_MATCH
+        yield reason(code, self.column), (found if self.negate else ~found) & evaluated
 
 
 @dataclasses.dataclass(frozen=True)

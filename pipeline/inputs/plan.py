@@ -21,6 +21,7 @@ from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, o
 from transforms.labels import LabelSpec
 from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, indicator_name
 from transforms.conform import ARROW_TYPES
+from transforms.columns import SOURCE_TYPE_KEY
 from transforms.text_values import infer_kind, widened_kind
 
 FORMATS = ("csv", "parquet", "tfrecord")
@@ -51,6 +52,19 @@ class InputPlan:
     # duration), the same type in every file: the quarantine writes them in this type, verbatim. (Narrower ints
     # and floats widen exactly, so they need no copy.)
     original_types: Mapping[str, pa.DataType] = dataclasses.field(default_factory=dict)
+    # Parquet columns' Arrow types as read (bool, timestamp[us, tz=UTC], ...) where every file agrees: what
+    # type expectations and error messages name. Columns absent here are of their unified type.
+    source_types: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def type_name(self, column: str) -> str:
+        """The column's type as the user knows it: its Parquet type, else its unified Arrow type."""
+        return self.source_types.get(column) or str(ARROW_TYPES[self.kinds[column]])
+
+    @property
+    def temporal(self) -> frozenset[str]:
+        """Columns read from timestamps, dates or times (written as seconds)."""
+        return frozenset(c for c, t in self.original_types.items() if pa.types.is_temporal(t)
+                         and not pa.types.is_duration(t))
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -59,7 +73,8 @@ class InputPlan:
     @property
     def schema(self) -> pa.Schema:
         """The unified schema of every batch: the data columns, then nanguard's own."""
-        fields = [pa.field(c, ARROW_TYPES[k]) for c, k in self.kinds.items()]
+        fields = [pa.field(c, ARROW_TYPES[k], metadata={SOURCE_TYPE_KEY: self.source_types[c]}
+                           if c in self.source_types else None) for c, k in self.kinds.items()]
         fields += [pa.field(SOURCE_FILE, pa.string()), pa.field(ROW_INDEX, pa.int64())]
         if self.format != "parquet":
             fields.append(pa.field(UNPARSEABLE, pa.string()))
@@ -158,7 +173,8 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
         raise InputError(f"{where}: no data rows (only a header or schema); check that the export finished")
     original_types = {c: t for c, t in originals.items()
                       if t is not None and (pa.types.is_decimal(t) or pa.types.is_temporal(t))}
-    return InputPlan(tuple(patterns), fmt, kinds, tuple(units), tuple(skipped), original_types)
+    source_types = {c: str(t) for c, t in originals.items() if t is not None and c in kinds}
+    return InputPlan(tuple(patterns), fmt, kinds, tuple(units), tuple(skipped), original_types, source_types)
 
 
 def _schema_drift(first: str, path: str, expected: set, got: set) -> None:
@@ -257,8 +273,8 @@ def _arrow_kind(path: str, field: pa.Field) -> str:
         t = t.value_type
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_duration(t):
         return "int"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "float"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_temporal(t):
+        return "float"  # a timestamp, date or time: seconds (transforms.conform.epoch_seconds)
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         v = t.value_type
         if pa.types.is_integer(v) or pa.types.is_boolean(v):

@@ -58,7 +58,7 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
     histograms = feature_histograms(raw, clean, plan.kinds)
     input_rows = raw["rows"]
     clean_rows, bad_rows = counts.clean_rows, counts.quarantined_rows
-    columns = {f.name: str(f.type) for f in plan.schema if f.name in plan.kinds}
+    columns = {name: plan.type_name(name) for name in plan.kinds}
     return {
         "schema_version": SCHEMA_VERSION,
         "passed": False,

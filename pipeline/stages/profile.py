@@ -70,6 +70,7 @@ class Profile(beam.PTransform):
 
 def profile_json(acc: ProfileAccumulator) -> dict:
     """The driver's copy of a profile: summaries, and the sketches the report's histograms are drawn from."""
-    return {"rows": acc.rows, "columns": {c: p.summary() for c, p in acc.profiles.items()},
+    return {"rows": acc.rows, "columns": acc.summaries(),
+            "distinct_values": {c: acc.profiles[c].distinct_values(text=True) for c in sorted(acc.text)},
             "sketches": {c: p.sketch.to_dict() for c, p in acc.profiles.items()
                          if p.sketch is not None and p.finite}}
