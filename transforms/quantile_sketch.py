@@ -28,26 +28,42 @@ import math
 import numpy as np
 
 BUDGET = 8192  # most buckets a sketch keeps per column
-_SIGN = np.uint64(1 << 63)
+_MAGNITUDE = np.int64(np.iinfo(np.int64).max)
 
 
 def order_keys(finite: np.ndarray) -> np.ndarray:
-    """Order-preserving uint64 keys of finite float64 values (-0.0 counts as 0.0)."""
-    bits = (np.asarray(finite, np.float64) + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
-    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+    """Order-preserving int64 keys of finite float64 values (-0.0 counts as 0.0): the IEEE bits as a signed
+    integer, with the magnitude bits of negative values flipped (the map is its own inverse)."""
+    bits = (np.asarray(finite, np.float64) + 0.0).view(np.int64)  # + 0.0 turns -0.0 into 0.0
+    return bits ^ ((bits >> 63) & _MAGNITUDE)
 
 
 def key_values(keys: np.ndarray) -> np.ndarray:
-    """Inverse of order_keys (float64 values of uint64 keys)."""
-    keys = np.asarray(keys, np.uint64)
-    return np.where(keys & _SIGN, keys ^ _SIGN, ~keys).view(np.float64)
+    """Inverse of order_keys (float64 values of int64 keys)."""
+    keys = np.asarray(keys, np.int64)
+    return (keys ^ ((keys >> 63) & _MAGNITUDE)).view(np.float64)
+
+
+_DENSE_SPAN = 1 << 20  # bucket keys spanning fewer than this are counted with bincount (no sort)
+
+
+def _bucket_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys ascending, their counts). Once a sketch has collapsed, a batch's keys span few buckets and
+    bincount counts them in linear time; before (exact values), a sort."""
+    lo, hi = keys.min(), keys.max()
+    if int(hi) - int(lo) < _DENSE_SPAN:
+        counts = np.bincount((keys - lo).astype(np.int64))
+        present = np.flatnonzero(counts)
+        return present + lo, counts[present].astype(np.int64)
+    keys, counts = np.unique(keys, return_counts=True)
+    return keys, counts.astype(np.int64)
 
 
 def _extra_shift(sorted_keys: np.ndarray) -> int:
-    """The fewest low bits to drop so that the sorted keys fall into at most BUDGET buckets (at most 63: one
-    bit leaves two buckets)."""
+    """The fewest low bits to drop so that the sorted keys fall into at most BUDGET buckets (at most 63: the sign
+    bit alone leaves two buckets)."""
     def fits(extra):
-        k = sorted_keys >> np.uint64(extra)
+        k = sorted_keys >> extra
         return 1 + int(np.count_nonzero(k[1:] != k[:-1])) <= BUDGET
     if sorted_keys.size <= BUDGET or fits(0):
         return 0
@@ -67,7 +83,7 @@ def _combine(keys: np.ndarray, counts: np.ndarray, shift: int) -> tuple[np.ndarr
     keys, counts = keys[order], counts[order]
     extra = _extra_shift(keys)
     if extra:
-        keys = keys >> np.uint64(extra)
+        keys = keys >> extra
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return keys[starts], np.add.reduceat(counts, starts), shift + extra
 
@@ -79,7 +95,7 @@ class QuantileSketch:
 
     def __init__(self):
         self.shift = 0
-        self.keys = np.empty(0, np.uint64)  # bucket keys (order keys >> shift), ascending
+        self.keys = np.empty(0, np.int64)  # bucket keys (order keys >> shift, an arithmetic shift), ascending
         self.counts = np.empty(0, np.int64)
         self.lo, self.hi = math.inf, -math.inf  # exact min and max of the values
 
@@ -97,8 +113,8 @@ class QuantileSketch:
         v = np.asarray(finite_values, dtype=np.float64)
         if v.size == 0:
             return
-        keys, counts = np.unique(order_keys(v) >> np.uint64(self.shift), return_counts=True)
-        self._absorb(keys, counts.astype(np.int64), self.shift)
+        keys, counts = _bucket_counts(order_keys(v) >> self.shift)
+        self._absorb(keys, counts, self.shift)
         self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
 
     def merge(self, other: "QuantileSketch") -> "QuantileSketch":
@@ -110,15 +126,15 @@ class QuantileSketch:
 
     def _absorb(self, keys: np.ndarray, counts: np.ndarray, shift: int) -> None:
         s = max(self.shift, shift)
-        mine = self.keys >> np.uint64(s - self.shift)
-        theirs = keys >> np.uint64(s - shift)
+        mine = self.keys >> (s - self.shift)
+        theirs = keys >> (s - shift)
         self.keys, self.counts, self.shift = _combine(np.concatenate([mine, theirs]),
                                                       np.concatenate([self.counts, counts]), s)
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Each bucket's value range [low, high], clamped to the exact min and max."""
-        first = self.keys << np.uint64(self.shift)
-        last = first | np.uint64((1 << self.shift) - 1)
+        first = self.keys << self.shift
+        last = first | np.int64((1 << self.shift) - 1)
         with np.errstate(invalid="ignore"):  # keys past +/-max decode to Inf/NaN, then are clamped
             low, high = key_values(first), key_values(last)
         low = np.clip(np.nan_to_num(low, nan=self.lo, neginf=self.lo), self.lo, self.hi)
@@ -189,7 +205,7 @@ class QuantileSketch:
     def from_dict(cls, d: dict) -> "QuantileSketch":
         s = cls()
         s.shift = int(d["shift"])
-        s.keys = np.asarray(d["keys"], np.uint64)
+        s.keys = np.asarray(d["keys"], np.int64)
         s.counts = np.asarray(d["counts"], np.int64)
         s.lo, s.hi = float(d["min"]), float(d["max"])
         return s
