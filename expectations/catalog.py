@@ -86,7 +86,19 @@ def actions_for(etype: str) -> tuple[str, ...]:
 # argument outside these is refused when the suite is compiled: GE refuses it too ("extra fields not
 # permitted"), and silently dropping a misspelled bound would remove the check.
 DESCRIPTIVE_ARGUMENTS = frozenset({"result_format", "catch_exceptions", "meta", "notes", "description", "id",
-                                   "batch_id", "rendered_content", "severity", "condition_parser"})
+                                   "batch_id", "rendered_content", "severity", "condition_parser", "row_condition"})
+# Row types a row_condition (condition_parser "pandas") can restrict: every static row rule. A z-score or
+# extreme-value rule takes its moments or quantiles from the whole column, and an aggregate from the whole
+# profile, so a condition there would need a profile of the selected rows: refused.
+CONDITIONAL_TYPES = tuple(t for t in ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+                                      "expect_column_values_to_be_between", "expect_column_values_to_be_in_set",
+                                      "expect_column_values_to_not_be_in_set",
+                                      "expect_column_pair_values_a_to_be_greater_than_b",
+                                      "expect_multicolumn_sum_to_equal", "expect_column_value_lengths_to_be_between",
+                                      "expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex",
+                                      "expect_column_values_to_be_finite", "expect_column_values_to_fit_dtype",
+                                      "expect_column_values_to_be_probability_vector",
+                                      "expect_column_values_to_be_one_hot"))
 _COLUMN, _BOUNDS = ("column",), ("min_value", "max_value", "strict_min", "strict_max")
 ARGUMENTS = {
     "expect_column_values_to_not_be_null": _COLUMN + ("mostly",),
@@ -124,8 +136,6 @@ ARGUMENTS = {
 }
 # Arguments GE takes that nanguard does not evaluate yet: refused with a reason rather than ignored.
 NOT_EVALUATED = {
-    "row_condition": "conditional expectations (row_condition) are not evaluated by nanguard yet: it would check "
-                     "every row; filter the data before the run, or drop the condition",
     "windows": "windows (dynamic bounds from earlier runs) are a GE Cloud feature nanguard does not evaluate; give "
                "fixed bounds",
 }

@@ -15,13 +15,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, ARGUMENTS, DESCRIPTIVE_ARGUMENTS, NOT_EVALUATED,
+from expectations.catalog import (AGGREGATE_TYPES, ANY_COLUMN_TYPES, ARGUMENTS, CONDITIONAL_TYPES,
+                                  DESCRIPTIVE_ARGUMENTS, NOT_EVALUATED,
                                   TEXT_TYPES,
                                   SUPPORTED)
 from expectations.suite import Expectation, Suite
 from expectations.errors import SuiteError
 from expectations.missing_policy import MissingPolicy, policy_for
+from expectations.row_condition import ConditionError, parse_condition
 from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric, is_temporal_field, type_name
+from transforms.conditions import Conditional
 from transforms.extreme import DEFAULT_THRESHOLD, bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
@@ -135,7 +138,11 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
     policies = {c: policy_for(dict(options.missing), c) for c in scalar_features}
     governed = {c for c, p in policies.items() if p.action != "quarantine"}
 
+    conditions: dict[int, object] = {}  # id(expectation) -> its parsed row_condition
+
     def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None, origin: str = "suite") -> None:
+        if id(e) in conditions:
+            rule = Conditional(rule, conditions[id(e)])
         described.append({"type": e.type, "column": column, "kwargs": dict(kwargs or e.kwargs),
                           "meta": dict(e.meta), "action": rule.action, "kind": "row", "origin": origin})
         rules.append((len(described) - 1, rule))
@@ -145,6 +152,8 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
         if e.type not in SUPPORTED:
             raise SuiteError(f"{where}: unsupported expectation type. Supported: {', '.join(SUPPORTED)}")
         _check_arguments(e, where)
+        if e.kwargs.get("row_condition"):
+            conditions[id(e)] = _condition(e, where, schema)
         if e.type in AGGREGATE_TYPES:
             described.append(_aggregate(e, where, schema))
             continue
@@ -231,6 +240,24 @@ def _check_arguments(e: Expectation, where: str) -> None:
     if "column_index" in e.kwargs and (isinstance(e.kwargs["column_index"], bool) or
                                        not isinstance(e.kwargs["column_index"], int)):
         raise SuiteError(f"{where}: column_index {e.kwargs['column_index']!r} must be a whole number")
+
+
+def _condition(e: Expectation, where: str, schema: pa.Schema):
+    """The parsed row_condition of an expectation, refused where nanguard cannot evaluate it."""
+    parser = e.kwargs.get("condition_parser")
+    if parser != "pandas":
+        raise SuiteError(f"{where}: row_condition needs condition_parser \"pandas\" (a pandas query such as "
+                         f"'fare > 100 & payment_type == \"Cash\"'); got {parser!r}")
+    if e.type not in CONDITIONAL_TYPES:
+        raise SuiteError(f"{where}: row_condition on {e.type} is not evaluated by nanguard (its statistics are of "
+                         f"the whole column); filter the data before the run, or drop the condition")
+    text = e.kwargs["row_condition"]
+    if isinstance(text, dict) and text.get("type") == "pass_through":  # how GE 1.24 writes a suite it saved
+        text = text.get("pass_through_filter")
+    try:
+        return parse_condition(text, [n for n in schema.names if n not in RESERVED])
+    except ConditionError as err:
+        raise SuiteError(f"{where}: {err}") from None
 
 
 def _note_impute(impute: dict, e: Expectation, column: str, where: str, schema: pa.Schema) -> None:

@@ -39,6 +39,13 @@ def test_user_suite_types_compile():
     ({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "(a)\\1"}}, "RE2"),
     ({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "x", "regex": "a"}}, "needs a text column"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "zz", "min_value": 0}}, "'zz' is not in"),
+    ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": 'n > 1'}}, "condition_parser"),
+    ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": 'col("n") > 1', "condition_parser": "great_expectations"}}, "condition_parser"),
+    ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": 'n * 2 > 3', "condition_parser": "pandas"}}, "one column with one literal"),
+    ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": 'n > x', "condition_parser": "pandas"}}, "one column with one literal"),
+    ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": "__import__('os').system('true')", "condition_parser": "pandas"}}, "is not a column name"),
+    ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": 'q > 1', "condition_parser": "pandas"}}, "'q' is not in the input"),
+    ({"type": "expect_column_value_z_scores_to_be_less_than", "kwargs": {"column": "x", "threshold": 3, "double_sided": True, "row_condition": "n > 1", "condition_parser": "pandas"}}, "not evaluated by nanguard"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "s", "min_value": 0}}, "needs numbers"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x"}}, "min_value, max_value"),
     ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": "a"}}, "must be a number"),
@@ -117,3 +124,17 @@ def test_load_suite_errors_and_ge_0x_keys(tmp_path):
     with pytest.raises(SuiteError, match="on_fail"):
         parse_suite({"name": "t", "expectations": [{"type": "x", "kwargs": {}, "meta": {"nanguard": {
             "on_fail": "explode"}}}]}, "t")
+
+
+def test_a_row_condition_restricts_the_rule_and_its_repair_to_the_selected_rows():
+    from transforms.evaluate import check_batch
+    spec = {"type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "x", "max_value": 10.0, "row_condition": 's == "Cash" & n >= 2',
+                       "condition_parser": "pandas"}, "meta": {"nanguard": {"on_fail": "clip"}}}
+    compiled = compile_suite(suite(spec), SCHEMA, CompileOptions())
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([50.0, 50.0, 50.0, None]), pa.array([2, 1, 3, 2]), pa.array(["Cash", "Cash", "Card", "Cash"]),
+         pa.array([0.0] * 4), pa.array(["f"] * 4), pa.array(range(4))], schema=SCHEMA)
+    out = check_batch(batch, [r for _, r in compiled.bind({})])
+    assert out.clean.column("x").to_pylist() == [10.0, 50.0, 50.0, None]  # only row 0 is selected and over
+    assert out.rule_counts == [1] and out.rule_domains == [1]  # row 3 is selected but null: not evaluated
