@@ -61,6 +61,10 @@ class CompiledSuite:
     expectations: tuple[dict, ...]
     impute: Mapping[str, str | float] = dataclasses.field(default_factory=dict)  # column -> mean | median | a value
 
+    def for_workers(self) -> "CompiledSuite":
+        """The rules without their descriptions (whose kwargs repeat every value set): what a DoFn carries."""
+        return dataclasses.replace(self, expectations=())
+
     @property
     def fills_missing(self) -> frozenset[str]:
         """Columns whose null cells the write pass fills in (an impute rule flags every null cell of them)."""
@@ -301,7 +305,7 @@ def _rule(e: Expectation, column: str, where: str, schema: pa.Schema):
         if is_numeric(schema.field(column).type) and not all(isinstance(v, (int, float)) for v in values):
             raise SuiteError(f"{where}: column '{column}' is numeric but value_set holds non-numbers")
         rule = InSet if e.type == "expect_column_values_to_be_in_set" else NotInSet
-        return rule(column, tuple(values), action)
+        return rule(column, values, action, text=not is_numeric(schema.field(column).type))
     if e.type == "expect_column_value_z_scores_to_be_less_than":
         if "threshold" not in kw or not isinstance(kw.get("double_sided"), bool):
             raise SuiteError(f"{where}: needs 'threshold' (the largest z-score allowed, e.g. 4) and 'double_sided' "

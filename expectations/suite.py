@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from expectations.catalog import IMPUTE_STATISTICS, ROW_ACTIONS, SUPPORTED, actions_for, default_action
 from expectations.errors import SuiteError
+from expectations.value_sets import resolve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +115,11 @@ def load_suite(path: str, read: Callable[[str], bytes] = _read_local) -> Suite:
         raise SuiteError(f"--suite {path}: not valid JSON ({e})") from None
     except RecursionError:
         raise SuiteError(f"--suite {path}: JSON nested too deeply to be a suite") from None
+    base = path.rsplit("/", 1)[0] if "/" in path else "."
+    try:  # large value sets of a suite.json a run wrote live beside it (expectations.value_sets)
+        doc = resolve(doc, lambda name: read(f"{base}/{name}"), f"--suite {path}")
+    except ValueError as e:
+        raise SuiteError(str(e)) from None
     return parse_suite(doc, f"--suite {path}")
 
 

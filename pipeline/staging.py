@@ -21,7 +21,7 @@ from pipeline.stages.artifacts import ARTIFACTS_DIR, PROGRESS_DIR, TMP_DIR, Stag
 
 # What a run publishes; --overwrite replaces these, and only the files of them that nanguard wrote.
 OUTPUTS = ("data", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
-           "feature_spec.json", "suite.json", "validation_result.json", "report.html", "report.json")
+           "feature_spec.json", "suite.json", "value_sets", "validation_result.json", "report.html", "report.json")
 REPORT = "report.json"
 STAGING_PREFIX = ".nanguard-staging-"
 _WORK_DIRS = (ARTIFACTS_DIR, TMP_DIR, PROGRESS_DIR)  # staged, never published

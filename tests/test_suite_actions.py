@@ -208,3 +208,34 @@ def test_warned_and_repaired_rows_are_not_counted_as_quarantined(data, tmp_path,
     html = (out / "report.html").read_text()
     assert "Warnings (rows kept, not quarantined)" in html and "None, None" not in html
     assert "(table)" in html  # the table-level rule's column cell
+
+
+def test_a_large_value_set_is_stored_once_by_hash_and_the_written_suite_still_loads(tmp_path):
+    import glob
+    import json
+    import os
+
+    from pipeline.cli import main
+    src = tmp_path / "in.csv"
+    src.write_text("store_id,y\n" + "".join(f"{i * 7},{i % 2}\n" for i in range(50)))
+    stores = list(range(0, 1_000_000, 1))
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "stores", "expectations": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "store_id", "value_set": stores}}]}))
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(src), "--output", str(out), "--suite", str(suite), "--label", "y:binary",
+                 "--quiet"]) == 0
+    sets = glob.glob(str(out / "value_sets" / "*.json"))
+    assert len(sets) == 1 and json.loads(open(sets[0]).read()) == stores
+    for name in ("suite.json", "validation_result.json", "report.json"):
+        assert (out / name).stat().st_size < 100_000, name  # the million values are not repeated
+    ref = json.loads((out / "report.json").read_text())["expectations"][0]["kwargs"]["value_set"]
+    assert ref == {"$value_set": f"sha256:{os.path.basename(sets[0])[:-5]}", "size": 1_000_000}
+    again = tmp_path / "again"
+    assert main(["run", "--input", str(src), "--output", str(again), "--suite", str(out / "suite.json"),
+                 "--label", "y:binary", "--quiet"]) == 0
+    with open(sets[0], "w") as f:
+        json.dump(stores[:-1], f)
+    code = main(["run", "--input", str(src), "--output", str(tmp_path / "third"), "--suite", str(out / "suite.json"),
+                 "--label", "y:binary", "--quiet"])
+    assert code == 2  # an altered value set is refused, not silently used

@@ -13,6 +13,8 @@ from google.protobuf import text_format
 from expectations.compiler import CompiledSuite
 from expectations.results import expectation_results
 from expectations.suite import Suite, written_suite
+from expectations.value_sets import externalize
+from expectations.value_sets import file_name as value_set_file
 from expectations.validation_result import dumps as dump_validation_result
 from expectations.validation_result import validation_result
 from transforms.columns import indicator_name
@@ -53,13 +55,14 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
     write_json(staged.path("normalization.json"), {o["name"]: o["normalization"] for o in outputs
                                                      if o["normalization"]})
     write_json(staged.path("feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
-    write_json(staged.path("suite.json"), written_suite(config.suite or "packaged default suite", suite,
-                                                          list(compiled.expectations)))
+    value_sets: dict[str, list] = {}  # large value sets, written once (expectations.value_sets)
+    write_json(staged.path("suite.json"), externalize(written_suite(config.suite or "packaged default suite", suite,
+                                                                    list(compiled.expectations)), value_sets))
     histograms = feature_histograms(raw, clean, plan.kinds)
     input_rows = raw["rows"]
     clean_rows, bad_rows = counts.clean_rows, counts.quarantined_rows
     columns = {name: plan.type_name(name) for name in plan.kinds}
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "passed": False,
         "gate": {"failures": [], "thresholds": {"max_quarantine_fraction": config.max_quarantine_fraction}},
@@ -74,7 +77,7 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
         },
         "features": _features(outputs, plan.kinds, raw, clean, histograms),
         "dropped_columns": {name: "every value is missing in the clean rows" for name in _dropped(plan.kinds, outputs)},
-        "expectations": expectation_results(compiled, counts, raw, columns),
+        "expectations": externalize(expectation_results(compiled, counts, raw, columns), value_sets),
         "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
         "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
                     "normalization": "normalization.json", "checksums": checksums(staged.root)},
@@ -82,6 +85,9 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
         "run": {"nanguard_version": version(), "runner": runner, "inputs": list(config.inputs),
                 "format": plan.format, "files": len(plan.files), "seconds": round(seconds, 3)},
     }
+    for hex_digest, values in value_sets.items():
+        write_json(staged.path(value_set_file(hex_digest)), values)
+    return report
 
 
 def settle(report: dict) -> dict:

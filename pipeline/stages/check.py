@@ -26,7 +26,7 @@ COUNTS_TAG = "counts"
 class CheckRowsFn(beam.DoFn):
     def __init__(self, compiled: CompiledSuite, progress: ProgressSink | None = None, pass_name: str = "",
                  samples: int = 0):
-        self._compiled = compiled
+        self._compiled = compiled.for_workers()
         self._rules = None
         self._impute = None
         self._counters = {}
