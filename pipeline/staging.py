@@ -20,7 +20,7 @@ from pipeline.ownership import LOCK, MANIFEST, OutputLock, files_under, is_ours,
 from pipeline.stages.artifacts import ARTIFACTS_DIR, PROGRESS_DIR, TMP_DIR, StagedRun
 
 # What a run publishes; --overwrite replaces these, and only the files of them that nanguard wrote.
-OUTPUTS = ("data", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
+OUTPUTS = ("data", "index", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
            "feature_spec.json", "suite.json", "value_sets", "validation_result.json", "report.html", "report.json")
 REPORT = "report.json"
 STAGING_PREFIX = ".nanguard-staging-"

@@ -12,7 +12,7 @@ import tensorflow as tf
 from pipeline.cli import main
 from pipeline.config import RunConfig
 from pipeline.training.dataset import GateNotPassedError
-from pipeline.training.model_check import ModelCheckConfig, check_model
+from pipeline.training.model_check import ModelCheckConfig, check_model, summary
 from pipeline.runner import run
 from transforms.labels import LabelSpec
 
@@ -85,9 +85,16 @@ def test_scenario_3_custom_loss_dividing_by_a_feature_that_is_0(shards):
     failure = result["failure"]
     assert failure["batch"] == 0 and failure["quantity"] == "loss"
     assert failure["rows"] and failure["rows_failing"] > 0
+    table = _table()
+    norm = json.load(open(os.path.join(shards, "normalization.json")))["x0"]
     for row in failure["rows"]:  # exactly rows whose count is 0
         assert _record(shards, row["shard"], row["record"], "count").int64_list.value[0] == 0
+        # named back to the input row it came from (index/), which holds that very example
+        assert row["source_file"].endswith("train.parquet") and table.loc[row["row_index"], "count"] == 0
+        written = _record(shards, row["shard"], row["record"], "x0").float_list.value[0]
+        assert written == pytest.approx((table.loc[row["row_index"], "x0"] - norm["offset"]) / norm["scale"], abs=1e-5)
     assert any("loss per_count_loss" in f for f in result["failures"])
+    assert f"= row {failure['rows'][0]['row_index']} of" in summary(result)
 
 
 def test_scenario_5_log_of_0_in_a_hand_written_cross_entropy(shards):

@@ -12,6 +12,7 @@ from pipeline.files import join
 
 ARTIFACTS_DIR, TMP_DIR, PROGRESS_DIR = "_artifacts", "_tmp", "_progress"  # removed when the run publishes
 DATA_DIR, QUARANTINE_DIR, STATS_DIR = "data", "quarantine", "stats"
+INDEX_DIR = "index"  # per shard, each record's __source_file and __row_index
 
 # The JSON artifacts under _artifacts/.
 RAW_PROFILE, CLEAN_PROFILE, OUTPUTS = "raw_profile.json", "clean_profile.json", "outputs.json"

@@ -17,7 +17,7 @@ from pipeline.config import RunConfig
 from pipeline.files import write_json
 from pipeline.inputs.plan import InputPlan
 from pipeline.progress import PASSES, ProgressSink
-from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, DATA_DIR, OUTPUTS, QUARANTINE,
+from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, DATA_DIR, INDEX_DIR, OUTPUTS, QUARANTINE,
                                        QUARANTINE_DIR, RAW_PROFILE, RAW_STATS, SHARDS, TMP_DIR, StagedRun)
 from pipeline.stages.check import CheckRows, SumCountsFn
 from pipeline.stages.fit import FitNormalization, outputs_json
@@ -56,7 +56,8 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         pass_name=WRITE_PASS)
     normalized = write_pass.clean | "Normalize" >> Normalize(outputs=outputs)
     written, shards = normalized | "WriteShards" >> WriteShards(
-        num_shards=config.num_shards, data_dir=staged.path(DATA_DIR), tmp_dir=staged.path(TMP_DIR),
+        num_shards=config.num_shards, data_dir=staged.path(DATA_DIR), index_dir=staged.path(INDEX_DIR),
+        tmp_dir=staged.path(TMP_DIR),
         gzip=config.compression == "gzip")
     _ = written | "CleanStatistics" >> WriteStatistics(path=staged.stats(CLEAN_STATS), wrap=False)
     quarantine = write_pass.quarantine | "WriteQuarantine" >> WriteQuarantine(

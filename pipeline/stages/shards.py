@@ -21,11 +21,13 @@ import zlib
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from isal import isal_zlib
 
 from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
+from pipeline.stages.artifacts import INDEX_DIR
 from pipeline.stages.background import SerialWorker, bundle_output
 from pipeline.stages.normalize import PLACEMENT
 from transforms.columns import ROW_INDEX, SOURCE_FILE, drop_columns
@@ -56,6 +58,15 @@ class _StagedShard:
         self.path, self.rows = path, 0
         self._file = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
         self._comp = _gzip_compressor() if gzip else None
+        self._names: dict[str, int] = {}
+        self._codes: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+
+    def add_ids(self, names: list, codes: np.ndarray, rows: np.ndarray) -> None:
+        """The (source file, row index) of the records just queued, in their order."""
+        local = np.array([self._names.setdefault(n, len(self._names)) for n in names], dtype=np.int32)
+        self._codes.append(local[codes])
+        self._rows.append(rows)
 
     def write(self, blocks) -> None:
         """Appends framed records: bytes-like blocks (contiguous uint8 arrays or bytes), in order."""
@@ -69,6 +80,15 @@ class _StagedShard:
         if self._comp:
             self._file.write(self._comp.flush())
         self._file.close()
+        ids = {"names": list(self._names), "codes": np.concatenate(self._codes or [np.empty(0, np.int32)]),
+               "rows": np.concatenate(self._rows or [np.empty(0, np.int64)])}
+        with FileSystems.create(ids_path(self.path), compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(pickle.dumps(ids, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def ids_path(staged: str) -> str:
+    """The sidecar of a temp shard file: its records' (source file, row index)."""
+    return staged + ".ids"
 
 
 @dataclasses.dataclass
@@ -78,6 +98,8 @@ class EncodedBatch:
     blocks: dict[int, list]
     rows: dict[int, int]
     first: dict[int, tuple[str, int]]
+    # per shard: (source file names, each record's index into them, each record's row index), in record order
+    ids: dict[int, tuple[list, np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
 def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatch:
@@ -105,6 +127,7 @@ def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatc
             first = member[0]
             out.blocks[k], out.rows[k] = blocks[k], int(member.size)
             out.first[k] = (source_names[source_of[first]], int(rows[first]))
+            out.ids[k] = (source_names, source_of[member].astype(np.int32), rows[member].astype(np.int64))
     return out
 
 
@@ -172,6 +195,7 @@ class StageShardsFn(beam.DoFn):
         for k in sorted(encoded.blocks):
             f = self._open(k, *encoded.first[k])
             f.rows += encoded.rows[k]
+            f.add_ids(*encoded.ids[k])
             self._writer.submit(f.write, encoded.blocks[k])
         return ()
 
@@ -197,8 +221,8 @@ class StageShardsFn(beam.DoFn):
 class FinalizeShardFn(beam.DoFn):
     """(shard, staged temp files) -> the final shard: their bytes concatenated in name order, hashed."""
 
-    def __init__(self, data_dir: str, num_shards: int, gzip: bool):
-        self._data_dir, self._num_shards, self._gzip = data_dir, num_shards, gzip
+    def __init__(self, data_dir: str, index_dir: str, num_shards: int, gzip: bool):
+        self._data_dir, self._index_dir, self._num_shards, self._gzip = data_dir, index_dir, num_shards, gzip
 
     def process(self, element):
         shard, groups = element
@@ -216,9 +240,30 @@ class FinalizeShardFn(beam.DoFn):
                 empty = gzip_member(b"")
                 digest.update(empty)
                 out.write(empty)
+        index = self._write_index(shard, [tmp for tmp, _ in staged])
         if staged:
-            FileSystems.delete([tmp for tmp, _ in staged])
-        yield {"path": f"data/{name}", "rows": int(sum(r for _, r in staged)), "sha256": digest.hexdigest()}
+            FileSystems.delete([p for tmp, _ in staged for p in (tmp, ids_path(tmp))])
+        yield {"path": f"data/{name}", "rows": int(sum(r for _, r in staged)), "sha256": digest.hexdigest(),
+               "index": index}
+
+    def _write_index(self, shard: int, staged: list[str]) -> str:
+        """index/part-SSSSS-of-NNNNN.parquet: row k holds the __source_file and __row_index of the shard's
+        record k (the shard's temp files' sidecars, in the same order as their records)."""
+        sources, rows = [], []
+        for tmp in staged:
+            with FileSystems.open(ids_path(tmp), compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                ids = pickle.loads(f.read())
+            names = pa.array(ids["names"], pa.string())
+            sources.append(pa.DictionaryArray.from_arrays(pa.array(ids["codes"], pa.int32()), names))
+            rows.append(pa.array(ids["rows"], pa.int64()))
+        empty = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+        table = pa.table({SOURCE_FILE: pa.chunked_array(sources or [empty]).cast(pa.string()),
+                          ROW_INDEX: pa.chunked_array(rows or [pa.array([], pa.int64())])})
+        name = f"part-{shard:05d}-of-{self._num_shards:05d}.parquet"
+        with FileSystems.create(FileSystems.join(self._index_dir, name),
+                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            pq.write_table(table, f)
+        return f"{INDEX_DIR}/{name}"
 
 
 def gzip_member(data: bytes) -> bytes:
@@ -229,10 +274,10 @@ def gzip_member(data: bytes) -> bytes:
 class WriteShards(beam.PTransform):
     """Normalized batches -> (written batches for statistics, one dict per final shard: path, rows, sha256)."""
 
-    def __init__(self, *, num_shards: int, data_dir: str, tmp_dir: str, gzip: bool):
+    def __init__(self, *, num_shards: int, data_dir: str, index_dir: str, tmp_dir: str, gzip: bool):
         super().__init__()
         self._num_shards = num_shards
-        self._data_dir, self._tmp_dir, self._gzip = data_dir, tmp_dir, gzip
+        self._data_dir, self._index_dir, self._tmp_dir, self._gzip = data_dir, index_dir, tmp_dir, gzip
 
     def expand(self, normalized: beam.PCollection[pa.RecordBatch]
                ) -> tuple[beam.PCollection[pa.RecordBatch], beam.PCollection[dict]]:
@@ -245,5 +290,5 @@ class WriteShards(beam.PTransform):
         shard_keys = normalized.pipeline | "ShardIds" >> beam.Create([(k, None) for k in range(self._num_shards)])
         shards = ({"all": shard_keys, "staged": staged}
                   | "GroupByShard" >> beam.CoGroupByKey()
-                  | "Finalize" >> beam.ParDo(FinalizeShardFn(self._data_dir, self._num_shards, self._gzip)))
+                  | "Finalize" >> beam.ParDo(FinalizeShardFn(self._data_dir, self._index_dir, self._num_shards, self._gzip)))
         return encoded[WRITTEN_TAG], shards

@@ -6,6 +6,9 @@ import os
 
 import numpy as np
 
+from transforms.columns import ROW_INDEX, SOURCE_FILE
+
+from pipeline.stages.artifacts import INDEX_DIR
 from pipeline.training.model_check import MAX_ROWS_NAMED, PROB_TOLERANCE, Step, dense, features_of, var_name
 
 
@@ -51,11 +54,27 @@ def explain(step: Step, data_dir: str, batch_size: int, paths, index: int, colum
     shard, record = batch["__shard"].numpy(), batch["__record"].numpy()
     named = [{"offset": int(i), "shard": os.path.relpath(paths[shard[i]], data_dir) if "://" not in paths[0]
               else paths[shard[i]], "record": int(record[i])} for i in np.flatnonzero(rows)[:MAX_ROWS_NAMED]]
+    for row in named:  # where the row came from, when the output has the shard's index (index/)
+        row.update(source_row(data_dir, row["shard"], row["record"]) or {})
     layer = _first_bad_layer(step.model, data, step.plan, rows if rows.any() else None)
     if layer is None and quantity and quantity.startswith("gradient of "):
         layer = quantity[len("gradient of "):].split("/")[0].split(",")[0]
     return {"batch": index, "quantity": quantity or "unknown", "rows_failing": int(rows.sum()), "rows": named,
             "layer": layer}
+
+
+def source_row(out_dir: str, shard: str, record: int) -> dict | None:
+    """{"source_file", "row_index"} of a shard's record, from index/part-*.parquet; None without an index."""
+    import pyarrow.parquet as pq
+    from pipeline.files import exists, join, open_read
+
+    name = os.path.basename(shard).split(".tfrecord")[0] + ".parquet"
+    path = join(out_dir, INDEX_DIR, name)
+    if not exists(path):
+        return None
+    with open_read(path) as f:
+        row = pq.read_table(f).slice(record, 1).to_pylist()
+    return {"source_file": row[0][SOURCE_FILE], "row_index": row[0][ROW_INDEX]} if row else None
 
 
 def _per_row(step: Step, data: dict, is_bad) -> "np.ndarray":

@@ -266,7 +266,7 @@ def _failure_lines(checks: dict, failure: dict | None, mixed: bool) -> list[str]
         lines.append(f"mixed_float16: activations beyond float16 range (+/-{FLOAT16_MAX:g}) in layer(s) "
                      f"{', '.join(f'{k} ({v})' for k, v in by.items())}")
     if failure is not None:
-        rows = ", ".join(f"{r['shard']} record {r['record']}" for r in failure["rows"][:3])
+        rows = ", ".join(f"{r['shard']} record {r['record']}" + _source(r) for r in failure["rows"][:3])
         lines.append(f"first failure: batch {failure['batch']}, {failure['quantity']}, "
                      f"{failure['rows_failing']} row(s)" + (f" e.g. {rows}" if rows else "") +
                      (f", first non-finite layer '{failure['layer']}'" if failure.get("layer") else ""))
@@ -416,7 +416,12 @@ def summary(result: dict) -> str:
         lines.append(f"  first failing batch {f['batch']}: {f['quantity']} non-finite or invalid in "
                      f"{f['rows_failing']} row(s)" + (f", first at layer '{f['layer']}'" if f["layer"] else ""))
         for r in f["rows"][:5]:
-            lines.append(f"    {r['shard']} record {r['record']} (batch offset {r['offset']})")
+            lines.append(f"    {r['shard']} record {r['record']}{_source(r)} (batch offset {r['offset']})")
     lines.append("model check: " + ("PASSED" if result["passed"] else "FAILED"))
     lines.extend(f"  - {x}" for x in result["failures"])
     return "\n".join(lines)
+
+
+def _source(row: dict) -> str:
+    """' = row R of FILE' where the output's index names the input row a shard record came from."""
+    return f" = row {row['row_index']} of {row['source_file']}" if "source_file" in row else ""
