@@ -97,6 +97,7 @@ def main() -> int:
         ("baseline", "baseline", {"input": data, "output": os.path.join(a.workdir, "baseline.tfrecord.gz")}),
         ("read_shards", "read_shards", {"output": out}),
         ("model_check", "model_check", {"output": out}),
+        ("fixed_cost", "fixed_cost", {}),
     ]
     for key, case, args in plan:
         if key not in a.skip:
@@ -160,6 +161,12 @@ def summarize(r: dict, rows: int, scale_rows: int, size_mb: float) -> list[str]:
         out.append(f"| train_on_batch loop / check-model with gradients | {m['train_on_batch_seconds']:.2f} / "
                    f"{m['check_gradients_seconds']:.2f} | | | |")
     row("nanguard_scale", f"nanguard end to end, {scale_rows:,} rows")
+    if "fixed_cost" in r:
+        f = r["fixed_cost"]
+        out.append(f"| commands, imports included (fastest of 3) | | | | flag error {f['flag_error_seconds']:.2f} s, "
+                   f"header error {f['header_error_seconds']:.2f} s, `gate` {f['gate_seconds']:.2f} s, 100-row run "
+                   f"{f['run_100_rows_seconds']:.1f} s, `import tensorflow_data_validation` "
+                   f"{f['import_tfdv_seconds']:.1f} s |")
     out.append("")
     out.append("| target | measured | met |")
     out.append("| --- | --- | --- |")
@@ -181,14 +188,22 @@ def summarize(r: dict, rows: int, scale_rows: int, size_mb: float) -> list[str]:
                f"{speedup:.1f}x, identical: {e['counts_identical']} / {e.get('success_identical')}",
                speedup >= 10 and e["counts_identical"] and e.get("success_identical", True))
     if "nanguard" in r:
-        target("peak RSS <= 1.5 GB at 1M rows", f"{r['nanguard']['peak_rss_mb']:.0f} MB",
-               r["nanguard"]["peak_rss_mb"] <= 1536)
+        target("peak RSS <= 1.0 GB at 1M rows", f"{r['nanguard']['peak_rss_mb']:.0f} MB",
+               r["nanguard"]["peak_rss_mb"] <= 1024)
     if "nanguard" in r and "nanguard_scale" in r:
         growth = r["nanguard_scale"]["peak_rss_mb"] / r["nanguard"]["peak_rss_mb"]
-        target(f"peak RSS at {scale_rows:,} rows <= 1.25x the {rows:,} figure", f"{growth:.2f}x", growth <= 1.25)
-    if "nanguard" in r and "nanguard_2_workers" in r:
+        target(f"peak RSS at {scale_rows:,} rows <= 1.05x the {rows:,} figure", f"{growth:.2f}x", growth <= 1.05)
+    if "nanguard" in r and "nanguard_2_workers" in r:  # the 1.6x target is retired (issue 18): 2 cores are busy
         speedup = r["nanguard"]["seconds"] / r["nanguard_2_workers"]["seconds"]
-        target("2 workers >= 1.6x faster than 1", f"{speedup:.2f}x", speedup >= 1.6)
+        out.append(f"| (2 workers vs 1 on this machine, no target: one process already keeps ~1.65 cores busy) | "
+                   f"{speedup:.2f}x | - |")
+    if "fixed_cost" in r:
+        f = r["fixed_cost"]
+        worst = max(f["flag_error_seconds"], f["header_error_seconds"])
+        target("an error in the flags or the input header <= 1 s", f"{worst:.2f} s", worst <= 1.0)
+        target("`nanguard gate` <= 1 s", f"{f['gate_seconds']:.2f} s", f["gate_seconds"] <= 1.0)
+        ratio = f["run_100_rows_seconds"] / f["import_tfdv_seconds"]
+        target("a 100-row run <= 1.3x importing TFDV", f"{ratio:.2f}x", ratio <= 1.3)
     if "read_shards" in r:
         eps = r["read_shards"]["examples_per_second"]
         target("shards read back >= 500k examples/s", f"{eps:,.0f}/s", eps >= 500_000)

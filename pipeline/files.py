@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 
 def is_remote(path: str) -> bool:
@@ -82,8 +83,51 @@ def write_json(path: str, obj) -> str:
 
 
 def match(pattern: str) -> list[str]:
-    """Paths of the files a pattern (glob) matches, on any filesystem."""
-    return [m.path for m in _filesystems().match([pattern])[0].metadata_list]
+    """Paths of the files a pattern (glob) matches, on any filesystem. Local patterns are matched here, with
+    Beam's glob semantics (`*` within a directory, `**` across them), so planning a local run does not import
+    Beam's filesystems (seconds, with the cloud clients they load)."""
+    if is_remote(pattern):
+        return [m.path for m in _filesystems().match([pattern])[0].metadata_list]
+    first = _GLOB_CHARS.search(pattern)
+    if first is None:
+        return [pattern] if os.path.exists(pattern) else []
+    root = os.path.dirname(pattern[:first.start()])
+    regex = re.compile(_glob_regex(pattern))
+    found = []
+    for directory, _, names in os.walk(root or "."):
+        for name in names:
+            path = os.path.join(directory, name) if root else os.path.relpath(os.path.join(directory, name))
+            if regex.match(path):
+                found.append(path)
+    return found
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _glob_regex(pattern: str) -> str:
+    """A glob as a regex: `**` any characters, `*` any but '/', `?` one character, `[...]` a class."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[" and "]" in pattern[i + 2:]:
+            j = pattern.index("]", i + 2 if pattern[i + 1:i + 2] in ("!", "]") else i + 1)
+            body = pattern[i + 1:j].replace("\\", "\\\\")
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = j + 1
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "(?s)" + "".join(out) + r"\Z"
 
 
 def delete(paths: list[str]) -> None:

@@ -50,7 +50,8 @@ def legacy_owned_files(out: str) -> dict[str, dict]:
     try:
         with open(report_path, encoding="utf-8") as f:
             report = json.load(f)
-        listed = [f["path"] for kind in ("shards", "quarantine") for f in report["outputs"][kind]]
+        listed = [f[key] for kind in ("shards", "quarantine") for f in report["outputs"][kind]
+                  for key in ("path", "index") if key in f]
         limit = os.lstat(report_path).st_mtime_ns + LEGACY_SLACK_NS
     except (OSError, ValueError, KeyError, TypeError):
         return {}

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-from apache_beam.options.pipeline_options import StandardOptions
-
 from expectations.compiler import CompileOptions, compile_suite
 from expectations.errors import SuiteError
 from expectations.suite import MAX_SUITE_BYTES, default_suite, load_suite
@@ -18,12 +16,11 @@ from pipeline.errors import ConfigError
 from pipeline.files import read_bytes
 from pipeline.inputs.plan import check_columns, plan_inputs
 from pipeline.progress import Log, Monitor, ProgressSink
-from pipeline.report.assemble import assemble, settle, write_report
-from pipeline.stages import graph
 from pipeline.stages.artifacts import PROGRESS_DIR
-from pipeline.stages.local_runner import new_pipeline, pipeline_options
-from pipeline.training.model_check import ModelCheckConfig, check_model, preflight
 from pipeline.staging import claim_output, discard, nanguard_written, new_stage, publish
+
+# Beam, TFDV and TensorFlow take seconds to import. Everything above is light, so a bad flag, a missing column or
+# a bad suite is reported before any of them loads (run() imports them after those checks).
 
 
 def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) -> dict:
@@ -49,7 +46,13 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
             config.mixed_precision, dict(config.missing)))
     except SuiteError as e:
         raise ConfigError(str(e)) from None
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from pipeline.report.assemble import assemble, settle, write_report
+    from pipeline.stages import graph
+    from pipeline.stages.local_runner import new_pipeline, pipeline_options
     if config.model is not None:
+        from pipeline.training.model_check import preflight
         preflight(model_check_config(config, data=config.output), features_of(plan, config))
     options = pipeline_options(config.beam_args)
     runner = str(options.view_as(StandardOptions).runner)
@@ -91,7 +94,9 @@ def features_of(plan, config: RunConfig) -> tuple[str, ...]:
                  {lab.column for lab in config.labels})
 
 
-def model_check_config(config: RunConfig, data: str) -> ModelCheckConfig:
+def model_check_config(config: RunConfig, data: str):
+    """The model check `run --model` does on its staged output (a training.model_check.ModelCheckConfig)."""
+    from pipeline.training.model_check import ModelCheckConfig
     return ModelCheckConfig(model=config.model, data=data, label=config.check_label, loss=config.model_loss,
                             mixed_precision=config.mixed_precision, features=config.model_features,
                             safe_mode=not config.unsafe_model, custom_objects=config.custom_objects,
@@ -100,6 +105,7 @@ def model_check_config(config: RunConfig, data: str) -> ModelCheckConfig:
 
 def check_model_on_staged(report: dict, config: RunConfig, stage: str) -> None:
     """Runs the model checker on the staged shards; its verdict joins the gate when the report is settled."""
+    from pipeline.training.model_check import check_model
     if report["counts"]["clean_rows"] == 0:
         return  # nothing to run the model on; the gate already fails
     result = check_model(model_check_config(config, data=stage))

@@ -60,14 +60,17 @@ def test_a_retried_shard_bundle_writes_each_row_exactly_once(tmp_path):
     by_shard = {k: [] for k in range(SHARDS)}
     for shard, entry in staged:
         by_shard[shard].append(entry)
-    finalize = FinalizeShardFn(data, SHARDS, gzip=True)
+    finalize = FinalizeShardFn(data, os.path.join(os.path.dirname(data), "index"), SHARDS, gzip=True)
     written = [next(finalize.process((k, {"all": [None], "staged": v}))) for k, v in by_shard.items()]
     assert sum(w["rows"] for w in written) == 800
     values = []
     for w in written:
         path = os.path.join(str(tmp_path), w["path"])
-        for record in tf.data.TFRecordDataset(path, "GZIP"):
-            values.append(tf.train.Example.FromString(record.numpy()).features.feature["x"].float_list.value[0])
+        shard_values = [tf.train.Example.FromString(r.numpy()).features.feature["x"].float_list.value[0]
+                        for r in tf.data.TFRecordDataset(path, "GZIP")]
+        index = pq.read_table(os.path.join(str(tmp_path), w["index"])).column("__row_index").to_pylist()
+        assert index == shard_values  # the index names each record's input row, the retried bundle's only
+        values += shard_values
     assert sorted(values) == list(range(800))  # every row once: none lost, none from the failed attempt
     assert all(os.path.exists(p) for p in left_behind)  # swept with _tmp when the run publishes
 

@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipeline.errors import InputError
+from pipeline.files import open_read
 
 CSV_BLOCK_BYTES = 8 << 20
 PARQUET_BATCH_ROWS = 65536
@@ -22,12 +23,10 @@ def first_line(e: Exception) -> str:
 
 
 def open_input(path: str):
-    """A readable file on any Beam filesystem; .gz is inflated by pyarrow (Beam's own decompressing file
-    object does not work as a pyarrow input stream)."""
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
+    """A readable file on any Beam filesystem (a local one opened directly); .gz is inflated by pyarrow (Beam's
+    own decompressing file object does not work as a pyarrow input stream)."""
     try:
-        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        raw = open_read(path)
     except Exception as e:
         raise InputError(f"{path}: cannot open it ({first_line(e)})") from None
     if path.lower().endswith(".gz"):
