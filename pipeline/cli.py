@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label column; KIND binary|probability|class=N|regression|regression=[LO,HI]|onehot|probvec "
                         "(default probability)")
     r.add_argument("--passthrough", action="append", default=[], metavar="COL", help="write COL unnormalized")
+    r.add_argument("--baseline", metavar="OUT_DIR",
+                   help="a previous output (the training run): apply its normalization as is, and use its suite "
+                        "and labels unless --suite / --label are given")
+    r.add_argument("--allow-failed-baseline", action="store_true", help="use a --baseline whose gate failed")
     r.add_argument("--missing", action="append", default=[], metavar="[COL=]POLICY",
                    help="null cells of a numeric feature (every one without COL=): quarantine (default), "
                         "impute:mean|median|VALUE, or indicator[:mean|median|VALUE] (impute and add COL__missing)")
@@ -192,6 +196,7 @@ def _config(args, beam_args):
                      max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,
                      extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,
                      overwrite=args.overwrite, model=args.model, model_label=args.model_label,
+                     baseline=args.baseline, allow_failed_baseline=args.allow_failed_baseline,
                      model_loss=args.model_loss, beam_args=beam_args,
                      model_features=_names(args.model_features), unsafe_model=args.unsafe_model,
                      custom_objects=args.custom_objects)

@@ -56,6 +56,8 @@ class RunConfig:
     extreme_action: str | None = None
     mixed_precision: bool = False
     overwrite: bool = False
+    baseline: str | None = None  # a previous output whose normalization, suite and labels are reused
+    allow_failed_baseline: bool = False
     model: str | None = None  # a model to check on the written shards (pipeline.model_check)
     model_label: str | None = None
     model_loss: str | None = None
@@ -96,7 +98,10 @@ class RunConfig:
                                    or self.custom_objects):
             raise ConfigError("--model-label/--model-loss/--model-features/--unsafe-model/--custom-objects need "
                               "--model")
-        if self.model_label is not None and self.model_label not in [lab.column for lab in self.labels]:
+        if self.allow_failed_baseline and self.baseline is None:
+            raise ConfigError("--allow-failed-baseline needs --baseline")
+        if self.model_label is not None and (self.labels or self.baseline is None) and \
+                self.model_label not in [lab.column for lab in self.labels]:
             raise ConfigError(f"--model-label {self.model_label}: declare it with --label too")
 
     @property

@@ -6,11 +6,13 @@ publishes the staged outputs atomically (or discards them when anything fails, C
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from expectations.compiler import CompileOptions, compile_suite
 from expectations.errors import SuiteError
 from expectations.suite import MAX_SUITE_BYTES, default_suite, load_suite
+from pipeline.baseline import check_features, load_baseline
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.files import read_bytes
@@ -35,9 +37,16 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     elif settings:
         raise TypeError("give either a RunConfig or keyword settings, not both")
     started = time.time()
+    baseline = None
+    if config.baseline is not None:
+        baseline = load_baseline(config.baseline, config.allow_failed_baseline)
+        config = dataclasses.replace(config, labels=config.labels or baseline.labels,
+                                     suite=config.suite or baseline.suite)
     plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector),
                        exclude=frozenset(nanguard_written(config.output)), delimiter=config.delimiter)
     check_columns(plan, config.labels, config.passthrough, tuple(c for c, _ in config.missing))
+    if baseline is not None:
+        check_features(baseline, [c for c in features_of(plan, config) if c not in config.passthrough])
     try:
         suite = (load_suite(config.suite, lambda path: read_bytes(path, MAX_SUITE_BYTES)) if config.suite
                  else default_suite())
@@ -64,7 +73,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     try:
         p = new_pipeline(options)
         graph.build(p, plan=plan, compiled=compiled, config=config, staged=staged,
-                    progress=ProgressSink(staged.path(PROGRESS_DIR)) if log else None)
+                    progress=ProgressSink(staged.path(PROGRESS_DIR)) if log else None,
+                    frozen=baseline.normalization if baseline else None)
         if log:
             log.event("start", f"[nanguard] {len(plan.files)} {plan.format} file(s), {len(plan.kinds)} columns; "
                                f"runner {runner}", files=len(plan.files), format=plan.format, columns=len(plan.kinds))
@@ -74,6 +84,7 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
             p.run().wait_until_finish()
         report = assemble(config=config, plan=plan, compiled=compiled, suite=suite, staged=staged, runner=runner,
                           seconds=time.time() - started)
+        report["baseline"] = baseline.record if baseline else None
         if config.model is not None:
             check_model_on_staged(report, config, staged.root)
         write_report(settle(report), staged=staged, suite=suite, output=config.output)

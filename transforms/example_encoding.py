@@ -66,15 +66,16 @@ def _list_of(arr: pa.Array, value_type: pa.DataType) -> pa.ListArray:
 
 
 def plan_output_columns(clean, kinds: dict, labels: tuple[str, ...], passthrough: tuple[str, ...],
-                        method: str, filled: frozenset = frozenset(), indicators: Mapping[str, str] = {}
-                        ) -> tuple[OutputColumn, ...]:
+                        method: str, filled: frozenset = frozenset(), indicators: Mapping[str, str] = {},
+                        frozen: Mapping[str, Scaling] | None = None) -> tuple[OutputColumn, ...]:
     """What each column becomes in the shards, given the clean profile (a ProfileAccumulator).
 
     Numeric scalar columns that are not labels or pass-through are features, normalized with `method`
     fitted on the clean rows. Lists of numbers that are not labels, and text, pass through unchanged.
     `filled` columns have every null cell imputed in the write pass (so they are FixedLen although the clean
     profile, taken before imputing, saw nulls); a column in `indicators` is followed by its COL__missing 0/1
-    column, "always" or "where_missing" (where its clean rows had nulls).
+    column, "always" or "where_missing" (where its clean rows had nulls). `frozen` (a baseline's scalings)
+    replaces the fit: every run that shares a baseline writes a raw value the same way.
     """
     from transforms.normalize import fit
 
@@ -94,7 +95,8 @@ def plan_output_columns(clean, kinds: dict, labels: tuple[str, ...], passthrough
             shape = (p.min_len,) if always_present and p.min_len is not None and p.min_len == p.max_len else None
         else:
             shape = () if always_present else None
-        out.append(OutputColumn(name, role, dtype, fit(p, method) if role == FEATURE else None, shape))
+        scaling = (frozen[name] if frozen is not None else fit(p, method)) if role == FEATURE else None
+        out.append(OutputColumn(name, role, dtype, scaling, shape))
         if indicators.get(name) == "always" or (indicators.get(name) and p.missing > 0):
             out.append(OutputColumn(indicator_name(name), PASSTHROUGH, "int64", None, ()))
     return tuple(out)

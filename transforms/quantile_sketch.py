@@ -48,8 +48,29 @@ _DENSE_SPAN = 1 << 20  # bucket keys spanning fewer than this are counted with b
 
 
 def _bucket_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct keys ascending, their counts). Once a sketch has collapsed, a batch's keys span few buckets and
-    bincount counts them in linear time; before (exact values), a sort."""
+    """(distinct keys ascending, their counts). Negative values, zeros and positive values are counted apart:
+    each side's keys span only the binades its values occupy (a column crossing zero would otherwise span every
+    exponent down to the smallest float), so once a sketch has collapsed bincount counts them in linear time;
+    before (exact values), a sort."""
+    if keys.size == 0:
+        return keys, np.empty(0, np.int64)
+    negative, positive = keys < 0, keys > 0
+    zeros = keys.size - int(np.count_nonzero(negative)) - int(np.count_nonzero(positive))
+    out_keys, out_counts = [], []
+    for side, zero in ((keys[negative], False), (None, True), (keys[positive], False)):
+        if zero:
+            if zeros:
+                out_keys.append(np.zeros(1, np.int64))
+                out_counts.append(np.array([zeros], np.int64))
+            continue
+        if side.size:
+            k, c = _side_counts(side)
+            out_keys.append(k)
+            out_counts.append(c)
+    return np.concatenate(out_keys), np.concatenate(out_counts)
+
+
+def _side_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = keys.min(), keys.max()
     if int(hi) - int(lo) < _DENSE_SPAN:
         counts = np.bincount((keys - lo).astype(np.int64))

@@ -17,16 +17,17 @@ class FitNormalization(beam.PTransform):
     """PCollection[ProfileAccumulator] (one clean profile) -> PCollection[tuple[OutputColumn, ...]] (one)."""
 
     def __init__(self, *, plan: InputPlan, labels: tuple[str, ...], passthrough: tuple[str, ...], method: str,
-                 filled: frozenset = frozenset(), indicators: dict | None = None):
+                 filled: frozenset = frozenset(), indicators: dict | None = None, frozen: dict | None = None):
         super().__init__()
         self._kinds, self._labels, self._passthrough, self._method = dict(plan.kinds), labels, passthrough, method
         self._filled, self._indicators = frozenset(filled), dict(indicators or {})
+        self._frozen = dict(frozen) if frozen else None
 
     def expand(self, clean_profile: beam.PCollection[ProfileAccumulator]
                ) -> beam.PCollection[tuple[OutputColumn, ...]]:
         return clean_profile | "PlanOutputs" >> beam.Map(plan_output_columns, self._kinds, self._labels,
                                                          self._passthrough, self._method, self._filled,
-                                                         self._indicators)
+                                                         self._indicators, self._frozen)
 
 
 def outputs_json(outputs: tuple[OutputColumn, ...]) -> list[dict]:

@@ -32,7 +32,8 @@ PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
 
 
 def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config: RunConfig, staged: StagedRun,
-          progress: ProgressSink | None = None) -> None:
+          progress: ProgressSink | None = None, frozen: dict | None = None) -> None:
+    """frozen: feature -> Scaling of a --baseline, applied as it is instead of fitting on the clean profile."""
     columns = tuple(plan.kinds)
     labels = tuple(lab.column for lab in config.labels)
 
@@ -49,7 +50,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     clean_profile = fit_pass.clean | "CleanProfile" >> Profile(columns=columns, with_sketch=True)
     outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
                                                         method=config.normalize, filled=compiled.fills_missing,
-                                                        indicators=compiled.indicators)
+                                                        indicators=compiled.indicators, frozen=frozen)
 
     write_pass = read("ReadForWrite", WRITE_PASS) | "CheckForWrite" >> CheckRows(
         compiled=compiled, raw_profile=raw_profile, clean_profile=clean_profile, progress=progress,

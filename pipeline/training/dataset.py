@@ -82,6 +82,17 @@ def verify(out_dir: str, allow_failed: bool = False, checksums: bool = True) -> 
     return report
 
 
+def _same_meaning(dirs: list[str]) -> None:
+    """Outputs read together must hold the same features, normalized the same way."""
+    first_norm, first_spec = _read_json(join(dirs[0], "normalization.json")), _read_json(join(dirs[0], "feature_spec.json"))
+    for d in dirs[1:]:
+        if _read_json(join(d, "normalization.json")) != first_norm:
+            raise DatasetRefusedError(f"{d}: its normalization differs from {dirs[0]}'s, so the same raw value is "
+                                      f"written differently in each; run it with --baseline {dirs[0]} to share one")
+        if _read_json(join(d, "feature_spec.json")) != first_spec:
+            raise DatasetRefusedError(f"{d}: its features (feature_spec.json) differ from {dirs[0]}'s")
+
+
 def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool = False, shuffle_buffer: int = 0,
                 seed: int | None = None, drop_remainder: bool = False, paths: list[str] | None = None):
     """Batches of parsed examples (dicts of tensors) from the shards.
@@ -149,23 +160,30 @@ def read_shards(out_dir: str, batch_size: int, *, columns=None, with_ids: bool =
              .prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def load_dataset(out_dir: str, batch_size: int, label: str | None = None, *, features=None, shuffle: bool = False,
+def load_dataset(out_dir, batch_size: int, label: str | None = None, *, features=None, shuffle: bool = False,
                  shuffle_buffer: int = 10_000, seed: int | None = None, drop_remainder: bool = False,
                  allow_failed: bool = False, verify_checksums: bool = True):
-    """A tf.data.Dataset of a nanguard output, for training.
+    """A tf.data.Dataset of a nanguard output (or a list of outputs: train and later days), for training.
 
     Yields feature dicts, or (features, label) pairs when `label` is given. Refuses (GateNotPassedError)
-    an output whose gate failed unless allow_failed=True, and (ShardIntegrityError) a shard whose SHA-256
-    does not match report.json unless verify_checksums=False.
+    an output whose gate failed unless allow_failed=True, (ShardIntegrityError) a shard whose SHA-256
+    does not match report.json unless verify_checksums=False, and (DatasetRefusedError) outputs whose
+    normalization or features differ: their values would not mean the same (run them with --baseline).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: needs a whole number >= 1")
-    report = verify(out_dir, allow_failed=allow_failed, checksums=verify_checksums)
+    dirs = [out_dir] if isinstance(out_dir, str) else list(out_dir)
+    if not dirs:
+        raise ValueError("load_dataset needs an output directory, or a list of them")
+    reports = [verify(d, allow_failed=allow_failed, checksums=verify_checksums) for d in dirs]
+    _same_meaning(dirs)
+    out_dir, report = dirs[0], reports[0]
     spec = feature_spec(out_dir)
     if label is not None and label not in spec:
         raise NanguardError(f"label={label!r}: not in {out_dir}/feature_spec.json (features: {', '.join(spec)})")
     columns = None if features is None else list(features) + ([label] if label and label not in features else [])
-    ds = read_shards(out_dir, batch_size, columns=columns, paths=shard_paths(out_dir, report),
+    ds = read_shards(out_dir, batch_size, columns=columns,
+                     paths=[p for d, r in zip(dirs, reports) for p in shard_paths(d, r)],
                      shuffle_buffer=shuffle_buffer if shuffle else 0,
                      seed=seed, drop_remainder=drop_remainder)
     if label is None:

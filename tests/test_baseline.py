@@ -1,0 +1,80 @@
+"""--baseline: eval and later data written with the training run's normalization, rules and labels."""
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.cli import main
+from pipeline.training.dataset import DatasetRefusedError, load_dataset
+from realistic import trips
+
+pytestmark = pytest.mark.slow
+N = 3000
+
+
+def _run(tmp_path, name, table, *flags):
+    src = tmp_path / f"{name}.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / name
+    code = main(["run", "--input", str(src), "--output", str(out), "--quiet", "--num-shards", "1", *flags])
+    return code, out
+
+
+def _written(out, feature):
+    import tensorflow as tf
+    files = sorted((out / "data").glob("*.tfrecord.gz"))
+    return np.array([tf.train.Example.FromString(r.numpy()).features.feature[feature].float_list.value[0]
+                     for r in tf.data.TFRecordDataset([str(f) for f in files], "GZIP")])
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory):
+    base = tmp_path_factory.mktemp("baseline")
+    code, out = _run(base, "train", trips(N, seed=1), "--label", "tips:regression", "--missing", "impute:median")
+    assert code == 0
+    return base, out
+
+
+def test_eval_is_written_with_the_training_normalization_labels_and_rules(train):
+    base, train_out = train
+    evaluation = trips(N, seed=2)
+    fare = evaluation.column("fare").to_numpy().copy()
+    fare[0] = trips(N, seed=1).column("fare").to_numpy()[0]  # one raw value both splits hold
+    evaluation = evaluation.set_column(6, "fare", pa.array(fare))
+    code, out = _run(base, "eval", evaluation, "--baseline", str(train_out), "--missing", "impute:median")
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["baseline"]["path"] == str(train_out) and len(report["baseline"]["report_sha256"]) == 64
+    assert (out / "normalization.json").read_text() == (train_out / "normalization.json").read_text()
+    assert any(e["type"] == "expect_column_values_to_be_valid_label" and e["kwargs"]["kind"] == "regression"
+               for e in report["expectations"])  # the baseline's label, no --label given
+    # the same raw fare is written as the same value in both outputs
+    order = np.argsort(pq.read_table(out / "index").column("__row_index").to_numpy())
+    train_order = np.argsort(pq.read_table(train_out / "index").column("__row_index").to_numpy())
+    assert _written(out, "fare")[order][0] == _written(train_out, "fare")[train_order][0]
+    both = load_dataset([str(train_out), str(out)], 1000, "tips")
+    assert sum(int(y.shape[0]) for _, y in both) == 2 * N
+
+
+def test_outputs_normalized_differently_are_not_mixed_and_a_failed_baseline_is_refused(train, capsys):
+    base, train_out = train
+    code, refit = _run(base, "refit", trips(N, seed=3), "--label", "tips:regression", "--missing", "impute:median")
+    assert code == 0
+    with pytest.raises(DatasetRefusedError, match="--baseline"):
+        load_dataset([str(train_out), str(refit)], 1000)
+    code, failed = _run(base, "failed", trips(N, seed=4), "--label", "tips:regression")  # nulls quarantined
+    assert code == 1
+    capsys.readouterr()
+    code, _ = _run(base, "on_failed", trips(N, seed=5), "--baseline", str(failed))
+    err = capsys.readouterr().err
+    assert code == 2 and "--allow-failed-baseline" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_feature_the_baseline_did_not_normalize_is_refused(train, capsys):
+    base, train_out = train
+    table = trips(N, seed=6).append_column("surge", pa.array(np.ones(N)))
+    code, _ = _run(base, "extra", table, "--baseline", str(train_out), "--missing", "impute:median")
+    err = capsys.readouterr().err
+    assert code == 2 and "new feature(s) surge" in err and "--passthrough" in err
