@@ -31,6 +31,11 @@ class Baseline:
     def suite(self) -> str:
         return join(self.path, SUITE)
 
+    @property
+    def stats(self) -> str:
+        """Its statistics of every input row in original units: what drift is measured against."""
+        return join(self.path, "stats", "raw.pb")
+
 
 def load_baseline(path: str, allow_failed: bool = False) -> Baseline:
     """The baseline output at `path`, verified; a ConfigError naming the flag when it cannot be used."""

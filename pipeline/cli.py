@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                                help="module or .py file that registers the model's custom layers and losses with "
                                     "Keras")
 
-    r = sub.add_parser("run", parents=[logging_flags, model_loading],
+    drift_flags = _Parser(add_help=False)
+    drift_flags.add_argument("--drift-threshold", action="append", default=[], metavar="[COL=]X",
+                             help="drift beyond X fails: L-infinity for categorical, Jensen-Shannon divergence for "
+                                  "numeric features (defaults 0.1 / 0.15); COL= for one feature; repeatable")
+    drift_flags.add_argument("--drift-action", choices=("fail", "warn"), default="fail")
+    r = sub.add_parser("run", parents=[logging_flags, model_loading, drift_flags],
                        help="profile, check, quarantine, normalize and shard the input; exit code = gate")
     r.add_argument("--input", action="append", required=True, metavar="PATTERN",
                    help="file or glob (local, gs://, any Beam filesystem); repeatable")
@@ -75,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a previous output (the training run): apply its normalization as is, and use its suite "
                         "and labels unless --suite / --label are given")
     r.add_argument("--allow-failed-baseline", action="store_true", help="use a --baseline whose gate failed")
+    r.add_argument("--environment", choices=("TRAINING", "SERVING"),
+                   help="with --baseline: SERVING data lacks the labels (TFDV schema environments)")
     r.add_argument("--missing", action="append", default=[], metavar="[COL=]POLICY",
                    help="null cells of a numeric feature (every one without COL=): quarantine (default), "
                         "impute:mean|median|VALUE, or indicator[:mean|median|VALUE] (impute and add COL__missing)")
@@ -124,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="widen each observed range by this share of its width on each side (default 0.1)")
     si.add_argument("--overwrite", action="store_true", help="replace SUITE.json if it exists")
 
+    c = sub.add_parser("compare", parents=[drift_flags],
+                       help="drift between two outputs' statistics (no data reread): exit 0 none, 1 drift, 2 error")
+    c.add_argument("baseline", metavar="BASELINE_DIR")
+    c.add_argument("other", metavar="OUTPUT_DIR")
+
     g = sub.add_parser("gate", help="exit 0 if a finished run passed, 1 if not, 2 if the report is missing/invalid")
     g.add_argument("path", metavar="DIR_OR_REPORT")
 
@@ -159,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args, beam_args) -> int:
     try:
-        return {"run": _run, "gate": _gate, "demo": _demo, "suite": _suite,
+        return {"run": _run, "gate": _gate, "compare": _compare, "demo": _demo, "suite": _suite,
                 "check-model": _check_model}[args.command](args, tuple(beam_args))
     except BaseException as e:
         # A signal may reach us wrapped in a runner's own exception (Beam re-raises what a DoFn raised).
@@ -197,6 +209,7 @@ def _config(args, beam_args):
                      extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,
                      overwrite=args.overwrite, model=args.model, model_label=args.model_label,
                      baseline=args.baseline, allow_failed_baseline=args.allow_failed_baseline,
+                     drift=_drift_config(args), environment=args.environment,
                      model_loss=args.model_loss, beam_args=beam_args,
                      model_features=_names(args.model_features), unsafe_model=args.unsafe_model,
                      custom_objects=args.custom_objects)
@@ -261,6 +274,35 @@ def _suite(args, beam_args) -> int:
     print(f"nanguard: drafted {len(suite['expectations'])} expectations into {args.output} "
           f"({', '.join(f'{n} {t}' for t, n in kinds.items())}); edit it, then pass it to run --suite")
     return EXIT_PASSED
+
+
+def _drift_config(args):
+    from pipeline.errors import ConfigError
+    from pipeline.report.drift import DEFAULT_CATEGORICAL, DEFAULT_NUMERIC, DriftConfig, parse_thresholds
+    try:
+        default, per = parse_thresholds(args.drift_threshold)
+        return DriftConfig(default or DEFAULT_CATEGORICAL, default or DEFAULT_NUMERIC, per, args.drift_action)
+    except ValueError as e:
+        raise ConfigError(str(e).replace("drift threshold for", "--drift-threshold")) from None
+
+
+def _compare(args, beam_args) -> int:
+    from pipeline.errors import InputError
+    from pipeline.files import exists, join
+    from pipeline.report.drift import compare, drift_failures
+    config = _drift_config(args)
+    paths = [join(d, "stats", "raw.pb") for d in (args.baseline, args.other)]
+    for d, p in zip((args.baseline, args.other), paths):
+        if not exists(p):
+            raise InputError(f"{d}: no stats/raw.pb; give two nanguard output directories")
+    result = dict(compare(*paths, config), action="fail")
+    for f in result["features"]:
+        print(f"{'DRIFT' if f['drifted'] else 'ok   '}  {f['feature']}: {f['measure']} {f['value']:.4g} "
+              f"(threshold {f['threshold']:g})")
+    failures = drift_failures(result)
+    for a in result["anomalies"]:
+        print(f"ANOMALY  {a['feature']}: {a['description']}")
+    return EXIT_FAILED if failures else EXIT_PASSED
 
 
 def _gate(args, beam_args) -> int:

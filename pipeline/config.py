@@ -6,6 +6,7 @@ import os
 
 from expectations.missing_policy import MissingPolicy, parse_missing
 from pipeline.errors import ConfigError
+from pipeline.report.drift import SERVING, TRAINING, DriftConfig
 from transforms.labels import LabelSpec
 from transforms.normalize import METHODS
 
@@ -58,6 +59,8 @@ class RunConfig:
     overwrite: bool = False
     baseline: str | None = None  # a previous output whose normalization, suite and labels are reused
     allow_failed_baseline: bool = False
+    drift: DriftConfig = DriftConfig()  # thresholds and action of the comparison with --baseline
+    environment: str | None = None  # SERVING: labels are absent (TFDV's schema environments)
     model: str | None = None  # a model to check on the written shards (pipeline.model_check)
     model_label: str | None = None
     model_loss: str | None = None
@@ -98,6 +101,10 @@ class RunConfig:
                                    or self.custom_objects):
             raise ConfigError("--model-label/--model-loss/--model-features/--unsafe-model/--custom-objects need "
                               "--model")
+        if self.environment not in (None, TRAINING, SERVING):
+            raise ConfigError(f"--environment {self.environment}: not one of {TRAINING}, {SERVING}")
+        if self.environment is not None and self.baseline is None:
+            raise ConfigError("--environment needs --baseline (the environments are the baseline schema's)")
         if self.allow_failed_baseline and self.baseline is None:
             raise ConfigError("--allow-failed-baseline needs --baseline")
         if self.model_label is not None and (self.labels or self.baseline is None) and \

@@ -18,7 +18,8 @@ from pipeline.errors import ConfigError
 from pipeline.files import read_bytes
 from pipeline.inputs.plan import check_columns, plan_inputs
 from pipeline.progress import Log, Monitor, ProgressSink
-from pipeline.stages.artifacts import PROGRESS_DIR
+from pipeline.report.drift import SERVING, compare
+from pipeline.stages.artifacts import PROGRESS_DIR, RAW_STATS
 from pipeline.staging import claim_output, discard, nanguard_written, new_stage, publish
 
 # Beam, TFDV and TensorFlow take seconds to import. Everything above is light, so a bad flag, a missing column or
@@ -40,8 +41,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     baseline = None
     if config.baseline is not None:
         baseline = load_baseline(config.baseline, config.allow_failed_baseline)
-        config = dataclasses.replace(config, labels=config.labels or baseline.labels,
-                                     suite=config.suite or baseline.suite)
+        labels = () if config.environment == SERVING else (config.labels or baseline.labels)  # serving: no label
+        config = dataclasses.replace(config, labels=labels, suite=config.suite or baseline.suite)
     plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector),
                        exclude=frozenset(nanguard_written(config.output)), delimiter=config.delimiter)
     check_columns(plan, config.labels, config.passthrough, tuple(c for c, _ in config.missing))
@@ -85,6 +86,10 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
         report = assemble(config=config, plan=plan, compiled=compiled, suite=suite, staged=staged, runner=runner,
                           seconds=time.time() - started)
         report["baseline"] = baseline.record if baseline else None
+        if baseline is not None:
+            report["drift"] = dict(compare(baseline.stats, staged.stats(RAW_STATS), config.drift,
+                                           tuple(lab.column for lab in baseline.labels), config.environment),
+                                   action=config.drift.action)
         if config.model is not None:
             check_model_on_staged(report, config, staged.root)
         write_report(settle(report), staged=staged, suite=suite, output=config.output)

@@ -78,3 +78,54 @@ def test_a_feature_the_baseline_did_not_normalize_is_refused(train, capsys):
     code, _ = _run(base, "extra", table, "--baseline", str(train_out), "--missing", "impute:median")
     err = capsys.readouterr().err
     assert code == 2 and "new feature(s) surge" in err and "--passthrough" in err
+
+
+def _drift(report):
+    return {f["feature"] for f in report["drift"]["features"] if f["drifted"]}
+
+
+def test_a_drifted_day_fails_on_the_drifted_features_only_and_compare_agrees(train, capsys):
+    base, train_out = train
+    code, same = _run(base, "same_day", trips(N, seed=7), "--baseline", str(train_out), "--missing", "impute:median")
+    report = json.loads((same / "report.json").read_text())
+    assert code == 0 and _drift(report) == set() and report["drift"]["anomalies"] == []
+    day = trips(N, seed=8)
+    payments = np.array(day.column("payment_type").to_pylist(), dtype=object)
+    payments[: N // 3] = "Bitcoin"  # a new category, a third of the day
+    day = day.set_column(6, "fare", pa.array(day.column("fare").to_numpy() * 1.8))
+    day = day.set_column(8, "payment_type", pa.array(payments.tolist()))
+    code, drifted = _run(base, "drifted", day, "--baseline", str(train_out), "--missing", "impute:median")
+    report = json.loads((drifted / "report.json").read_text())
+    assert code == 1 and _drift(report) == {"fare", "payment_type"}
+    failures = " ".join(report["gate"]["failures"])
+    assert "'fare' drifted" in failures and "--drift-threshold fare=" in failures and "Bitcoin" in failures
+    # the numbers are TFDV's own, on the same statistics protos
+    from pipeline.quiet_tfdv import tfdv
+    from pipeline.report.drift import read_stats
+    baseline_stats = read_stats(str(train_out / "stats" / "raw.pb"))
+    schema = tfdv.infer_schema(baseline_stats)
+    tfdv.get_feature(schema, "fare").drift_comparator.jensen_shannon_divergence.threshold = 0.15
+    tfdv.get_feature(schema, "payment_type").drift_comparator.infinity_norm.threshold = 0.1
+    direct = tfdv.validate_statistics(read_stats(str(drifted / "stats" / "raw.pb")), schema,
+                                      previous_statistics=baseline_stats)
+    theirs = {".".join(i.path.step): i.drift_measurements[0].value for i in direct.drift_skew_info}
+    ours = {f["feature"]: f["value"] for f in report["drift"]["features"]}
+    assert theirs["fare"] == ours["fare"] and theirs["payment_type"] == ours["payment_type"]
+    # from the statistics alone, the same verdict
+    capsys.readouterr()
+    assert main(["compare", str(train_out), str(drifted)]) == 1
+    printed = capsys.readouterr().out
+    assert "DRIFT  fare" in printed and "DRIFT  payment_type" in printed
+    assert main(["compare", str(train_out), str(same)]) == 0
+    assert main(["run", "--input", str(base / "drifted.parquet"), "--output", str(base / "warned"), "--quiet",
+                 "--baseline", str(train_out), "--missing", "impute:median", "--drift-action", "warn"]) == 0
+
+
+def test_serving_data_without_the_label_passes_in_the_serving_environment(train):
+    base, train_out = train
+    serving = trips(N, seed=9).drop(["tips"])
+    code, out = _run(base, "serving", serving, "--baseline", str(train_out), "--environment", "SERVING",
+                     "--missing", "impute:median")
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0, report["gate"]["failures"]
+    assert (out / "normalization.json").read_text() == (train_out / "normalization.json").read_text()

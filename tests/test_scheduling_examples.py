@@ -1,6 +1,7 @@
 """The scheduling examples in examples/scheduling work: the cron script trains only after a passing gate; the
 Airflow and Kubeflow definitions call the CLI with flags it accepts."""
 import ast
+import json
 import os
 import shlex
 import subprocess
@@ -32,7 +33,7 @@ def test_cron_script_trains_only_when_the_gate_passes(tmp_path):
     fake_train.write_text(f"#!/bin/sh\necho \"$@\" >> {trained}\n")
     fake_train.chmod(0o755)
     env = dict(os.environ, RAW=str(tmp_path / "raw"), VALIDATED=str(tmp_path / "validated"), TRAIN=str(fake_train),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], LABELS="--label clicked:binary")
     good = subprocess.run(["bash", os.path.join(HERE, "nightly.sh")], env=dict(env, DAY="good"),
                           capture_output=True, text=True, timeout=300)
     assert good.returncode == 0, good.stderr
@@ -42,6 +43,13 @@ def test_cron_script_trains_only_when_the_gate_passes(tmp_path):
     assert bad.returncode == 1 and "not training" in bad.stderr
     assert trained.read_text().count("--data") == 1  # no second training run
     assert os.path.exists(tmp_path / "validated" / "bad" / "report.html")
+    # the next day against the good day as baseline: its labels and normalization, no LABELS needed
+    _day(tmp_path, "next", 0)
+    nxt = subprocess.run(["bash", os.path.join(HERE, "nightly.sh")], timeout=300, capture_output=True, text=True,
+                         env=dict(env, DAY="next", LABELS="", BASELINE=str(tmp_path / "validated" / "good")))
+    assert nxt.returncode == 0, nxt.stderr
+    report = json.loads((tmp_path / "validated" / "next" / "report.json").read_text())
+    assert report["baseline"]["path"] == str(tmp_path / "validated" / "good")
 
 
 def test_airflow_dag_runs_a_valid_nanguard_command():

@@ -13,7 +13,7 @@ with DAG("train_with_nanguard", schedule="@daily", start_date=pendulum.datetime(
         task_id="nanguard",
         bash_command=(
             "nanguard run --input 'gs://bucket/raw/{{ ds }}/*.parquet' --output gs://bucket/validated/{{ ds }} "
-            "--label clicked:binary --overwrite --log-format json "
+            "--label clicked:binary --baseline gs://bucket/validated/train --overwrite --log-format json "
             "-- --runner=DataflowRunner --project=my-project --region=europe-west1 "
             "--temp_location=gs://bucket/tmp --setup_file=/opt/nanguard/pyproject.toml"
         ),

@@ -7,6 +7,7 @@ from importlib import resources
 
 from pipeline.errors import InputError
 from pipeline.files import exists, is_remote, join, read_bytes
+from pipeline.report.drift import drift_failures
 from transforms.reasons import Code, label_code, split
 
 
@@ -34,6 +35,7 @@ def gate_failures(report: dict) -> list[str]:
     for i, e in enumerate(report.get("expectations", [])):
         if e["action"] == "fail" and not e["success"]:
             failures.append(f"expectation {i} failed with on_fail fail: {describe(e)}")
+    failures.extend(drift_failures(report.get("drift")))
     check = report.get("model_check")
     if check and not check["passed"]:
         failures.extend(f"model check: {f}" for f in check["failures"])
