@@ -60,6 +60,9 @@ class CompiledSuite:
     # or the flag or input that added it: --label, --mixed-precision, input)
     expectations: tuple[dict, ...]
     impute: Mapping[str, str | float] = dataclasses.field(default_factory=dict)  # column -> mean | median | a value
+    # column -> (q0.1%, median, q99.9%) of a baseline's raw profile: extreme bounds from it, not from this data
+    # (so a day of uniformly shifted data is caught, not absorbed)
+    bulk: Mapping[str, tuple[float, float, float]] = dataclasses.field(default_factory=dict)
 
     def for_workers(self) -> "CompiledSuite":
         """The rules without their descriptions (whose kwargs repeat every value set): what a DoFn carries."""
@@ -89,9 +92,12 @@ class CompiledSuite:
                 rule = dataclasses.replace(rule, skip_missing=True)
             if isinstance(rule, PendingExtreme):
                 p = raw_profile[rule.column]
-                if p.sketch is None or p.finite == 0:
+                if rule.column in self.bulk:
+                    lo, med, hi = self.bulk[rule.column]
+                elif p.sketch is None or p.finite == 0:
                     continue
-                lo, med, hi = p.sketch.quantiles([0.001, 0.5, 0.999])
+                else:
+                    lo, med, hi = p.sketch.quantiles([0.001, 0.5, 0.999])
                 if not bounds_are_usable(med, lo, hi):
                     continue
                 rule = Extreme(rule.column, extreme_bounds(med, lo, hi, rule.threshold), rule.action)

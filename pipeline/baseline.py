@@ -3,7 +3,9 @@
 A scheduled pipeline validates eval, serving and every later day against the training run. Refitting the
 normalization on each of them would write the same raw value differently in each (nanguard itself would create
 train/serving skew), so with a baseline the normalization is the baseline's normalization.json, applied as it
-is; its suite.json is the suite (unless --suite is given) and its labels the labels (unless --label is given).
+is; its suite.json is the suite (unless --suite is given), its labels the labels (unless --label is given),
+its --missing policies the policies (unless --missing is given), and the extreme-value rule's bounds come from
+its raw profile's quantiles, so a day of uniformly shifted data is caught rather than absorbed.
 The baseline must be a finished output whose gate passed (unless --allow-failed-baseline) and whose files
 still match the hashes its report recorded.
 """
@@ -14,6 +16,8 @@ import hashlib
 
 from pipeline.errors import ConfigError, NanguardError
 from pipeline.files import join, read_bytes, read_json
+from expectations.missing_policy import MissingPolicy
+from transforms.columns import indicator_name
 from transforms.labels import LabelSpec
 from transforms.normalize import Scaling
 
@@ -26,6 +30,8 @@ class Baseline:
     normalization: dict  # feature -> Scaling
     labels: tuple[LabelSpec, ...]
     record: dict  # what report.json records about it
+    missing: tuple  # its --missing policies, as (column, MissingPolicy)
+    bulk: dict  # column -> (q0.1%, median, q99.9%) of its raw profile, for the extreme-value rule
 
     @property
     def suite(self) -> str:
@@ -51,7 +57,21 @@ def load_baseline(path: str, allow_failed: bool = False) -> Baseline:
                    if e.get("type") == "expect_column_values_to_be_valid_label")
     record = {"path": path, "report_sha256": _sha256(join(path, REPORT)),
               "normalization_sha256": _sha256(join(path, NORMALIZATION))}
-    return Baseline(path, scalings, labels, record)
+    written = read_json(join(path, "feature_spec.json"))
+    missing = tuple((e["column"], _same_columns(MissingPolicy.parse(e["meta"]["nanguard"]["missing"]),
+                                                indicator_name(e["column"]) in written))
+                    for e in report.get("expectations", []) if e.get("origin") == "--missing")
+    bulk = {name: (f["raw"]["q001"], f["raw"]["median"], f["raw"]["q999"]) for name, f in report["features"].items()
+            if f["raw"].get("median") is not None and f["raw"].get("q001") is not None}
+    return Baseline(path, scalings, labels, record, missing, bulk)
+
+
+def _same_columns(policy: MissingPolicy, had_indicator: bool) -> MissingPolicy:
+    """The policy as the baseline applied it to one column: an indicator exactly where it wrote one, so every
+    run that shares the baseline writes the same columns."""
+    if policy.indicator and not had_indicator:
+        return dataclasses.replace(policy, action="impute")
+    return policy
 
 
 def check_features(baseline: Baseline, features: list[str]) -> None:

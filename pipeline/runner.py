@@ -42,7 +42,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     if config.baseline is not None:
         baseline = load_baseline(config.baseline, config.allow_failed_baseline)
         labels = () if config.environment == SERVING else (config.labels or baseline.labels)  # serving: no label
-        config = dataclasses.replace(config, labels=labels, suite=config.suite or baseline.suite)
+        config = dataclasses.replace(config, labels=labels, suite=config.suite or baseline.suite,
+                                     missing=config.missing or baseline.missing)
     plan = plan_inputs(config.inputs, config.format, tuple(lab.column for lab in config.labels if lab.is_vector),
                        exclude=frozenset(nanguard_written(config.output)), delimiter=config.delimiter)
     check_columns(plan, config.labels, config.passthrough, tuple(c for c, _ in config.missing))
@@ -56,6 +57,8 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
             config.mixed_precision, dict(config.missing)))
     except SuiteError as e:
         raise ConfigError(str(e)) from None
+    if baseline is not None:
+        compiled = dataclasses.replace(compiled, bulk=baseline.bulk)
     from apache_beam.options.pipeline_options import StandardOptions
 
     from pipeline.report.assemble import assemble, settle, write_report

@@ -129,3 +129,18 @@ def test_serving_data_without_the_label_passes_in_the_serving_environment(train)
     report = json.loads((out / "report.json").read_text())
     assert code == 0, report["gate"]["failures"]
     assert (out / "normalization.json").read_text() == (train_out / "normalization.json").read_text()
+
+
+def test_a_uniformly_shifted_day_is_caught_by_the_baselines_extreme_bounds_and_policies_carry_over(train):
+    base, train_out = train
+    day = trips(N, seed=10)
+    lat = day.column("pickup_latitude").combine_chunks()
+    shifted = pa.array(lat.to_numpy(zero_copy_only=False) * 10, mask=lat.is_null().to_numpy(zero_copy_only=False))
+    day = day.set_column(2, "pickup_latitude", shifted)  # every latitude x10: its own bulk would absorb it
+    code, out = _run(base, "shifted", day, "--baseline", str(train_out))  # no --missing: the baseline's
+    report = json.loads((out / "report.json").read_text())
+    assert code == 1 and report["counts"]["by_rule"]["extreme:pickup_latitude"] == int(lat.is_valid().to_numpy(
+        zero_copy_only=False).sum())
+    assert "missing:pickup_longitude" not in report["counts"]["by_rule"]  # imputed, as the baseline did
+    assert {e["column"] for e in report["expectations"] if e.get("origin") == "--missing"} >= {
+        "pickup_latitude", "pickup_longitude"}

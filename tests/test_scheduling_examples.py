@@ -71,10 +71,11 @@ def test_kubeflow_component_runs_a_valid_nanguard_command():
     container = spec["implementation"]["container"]
     assert container["command"] == ["nanguard"]
     placeholder = {"inputValue": lambda v: {"input_pattern": "gs://b/*.csv", "labels": "y:binary",
-                                            "max_quarantine_fraction": "0.001"}[v],
+                                            "max_quarantine_fraction": "0.001", "baseline": "gs://b/train"}[v],
                    "outputPath": lambda v: "/tmp/out"}
     argv = [a if isinstance(a, str) else placeholder[next(iter(a))](next(iter(a.values())))
             for a in container["args"]]
     args = build_parser().parse_args(argv)
     assert args.command == "run" and args.output == "/tmp/out" and args.max_quarantine_fraction == 0.001
+    assert args.baseline == "gs://b/train"
     assert {i["name"] for i in spec["inputs"]} >= {"input_pattern", "labels"}
