@@ -99,6 +99,8 @@ def test_a_drifted_day_fails_on_the_drifted_features_only_and_compare_agrees(tra
     assert code == 1 and _drift(report) == {"fare", "payment_type"}
     failures = " ".join(report["gate"]["failures"])
     assert "'fare' drifted" in failures and "--drift-threshold fare=" in failures and "Bitcoin" in failures
+    html = (drifted / "report.html").read_text()
+    assert "Drift against the baseline" in html and html.count(">DRIFT<") == 2
     # the numbers are TFDV's own, on the same statistics protos
     from pipeline.quiet_tfdv import tfdv
     from pipeline.report.drift import read_stats
