@@ -32,6 +32,7 @@ class Baseline:
     record: dict  # what report.json records about it
     missing: tuple  # its --missing policies, as (column, MissingPolicy)
     bulk: dict  # column -> (q0.1%, median, q99.9%) of its raw profile, for the extreme-value rule
+    histograms: dict  # column -> its report's raw histogram (edges, below, counts, above), for drift charts
 
     @property
     def suite(self) -> str:
@@ -63,7 +64,9 @@ def load_baseline(path: str, allow_failed: bool = False) -> Baseline:
                     for e in report.get("expectations", []) if e.get("origin") == "--missing")
     bulk = {name: (f["raw"]["q001"], f["raw"]["median"], f["raw"]["q999"]) for name, f in report["features"].items()
             if f["raw"].get("median") is not None and f["raw"].get("q001") is not None}
-    return Baseline(path, scalings, labels, record, missing, bulk)
+    histograms = {name: {"edges": f["histogram"]["edges"], **f["histogram"]["raw"]}
+                  for name, f in report["features"].items() if f.get("histogram")}
+    return Baseline(path, scalings, labels, record, missing, bulk, histograms)
 
 
 def _same_columns(policy: MissingPolicy, had_indicator: bool) -> MissingPolicy:

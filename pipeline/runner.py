@@ -15,11 +15,11 @@ from expectations.suite import MAX_SUITE_BYTES, default_suite, load_suite
 from pipeline.baseline import check_features, load_baseline
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
-from pipeline.files import read_bytes
+from pipeline.files import read_bytes, read_json
 from pipeline.inputs.plan import check_columns, plan_inputs
 from pipeline.progress import Log, Monitor, ProgressSink
-from pipeline.report.drift import SERVING, compare
-from pipeline.stages.artifacts import PROGRESS_DIR, RAW_STATS
+from pipeline.report.drift import SERVING, compare, overlay_histograms
+from pipeline.stages.artifacts import PROGRESS_DIR, RAW_PROFILE, RAW_STATS
 from pipeline.staging import claim_output, discard, nanguard_written, new_stage, publish
 
 # Beam, TFDV and TensorFlow take seconds to import. Everything above is light, so a bad flag, a missing column or
@@ -92,7 +92,9 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
         if baseline is not None:
             report["drift"] = dict(compare(baseline.stats, staged.stats(RAW_STATS), config.drift,
                                            tuple(lab.column for lab in baseline.labels), config.environment),
-                                   action=config.drift.action)
+                                   action=config.drift.action,
+                                   histograms=overlay_histograms(baseline.histograms,
+                                                                 read_json(staged.artifact(RAW_PROFILE))))
         if config.model is not None:
             check_model_on_staged(report, config, staged.root)
         write_report(settle(report), staged=staged, suite=suite, output=config.output)

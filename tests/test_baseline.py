@@ -101,6 +101,9 @@ def test_a_drifted_day_fails_on_the_drifted_features_only_and_compare_agrees(tra
     assert "'fare' drifted" in failures and "--drift-threshold fare=" in failures and "Bitcoin" in failures
     html = (drifted / "report.html").read_text()
     assert "Drift against the baseline" in html and html.count(">DRIFT<") == 2
+    fare = report["drift"]["histograms"]["fare"]  # today's fares sit to the right of the baseline's
+    centre = lambda counts: np.average(np.asarray(fare["edges"][:-1]), weights=counts)  # noqa: E731
+    assert centre(fare["today"]) > 1.3 * centre(fare["baseline"]) and 'id="drift-fare"' in html
     # the numbers are TFDV's own, on the same statistics protos
     from pipeline.quiet_tfdv import tfdv
     from pipeline.report.drift import read_stats

@@ -92,6 +92,33 @@ def parse_thresholds(texts) -> tuple[float | None, tuple[tuple[str, float], ...]
     return default, tuple(per)
 
 
+PER_ROWS = 10_000  # overlay histograms are drawn per this many rows, so days of any size compare
+
+
+def overlay_histograms(baseline_histograms: dict, raw_profile: dict) -> dict:
+    """{feature: {"edges", "baseline", "today"}}: today's raw values binned on the baseline's edges (from this
+    run's raw quantile sketches), both as counts per PER_ROWS rows, values outside the edges included at the
+    ends, for report.html's drift charts."""
+    import numpy as np
+
+    from transforms.quantile_sketch import QuantileSketch
+    out = {}
+    for name, h in baseline_histograms.items():
+        sketch = raw_profile.get("sketches", {}).get(name)
+        if sketch is None:
+            continue
+        below, counts, above = QuantileSketch.from_dict(sketch).histogram(np.asarray(h["edges"]))
+        mine = np.asarray(counts, float)
+        mine[0] += below
+        mine[-1] += above
+        theirs = np.asarray(h["counts"], float)
+        theirs[0] += h["below"]
+        theirs[-1] += h["above"]
+        scale = (lambda c: (c * PER_ROWS / c.sum()).round(3).tolist() if c.sum() else c.tolist())
+        out[name] = {"edges": h["edges"], "baseline": scale(theirs), "today": scale(mine)}
+    return out
+
+
 def drift_failures(drift: dict | None) -> list[str]:
     """The gate's reasons from a drift result whose action is fail."""
     if not drift or drift.get("action") != "fail":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+from pipeline.report.drift import PER_ROWS
 from pipeline.report.svg_charts import BLUE, GREY, bars_svg, histogram_svg
 
 MAX_REASONS = 25  # bars in the reasons chart; the table lists every reason
@@ -28,7 +29,12 @@ def render_html(report: dict) -> str:
     skipped = sum(1 for f in report["features"].values() if f.get("histogram")) - charts
     # Failing expectations first (a stable sort keeps suite order within each group).
     expectations = sorted(report["expectations"], key=lambda e: bool(e["success"]))
+    drift = report.get("drift") or {}
+    drift_charts = {name: histogram_svg(f"{name}: baseline vs today (per {PER_ROWS:,} rows)", h["edges"],
+                                        [("baseline", h["baseline"], GREY, False), ("today", h["today"], BLUE, True)])
+                    for name, h in list((drift.get("histograms") or {}).items())[:MAX_CHARTS]}
     return template.render(report=report, features=features, reasons=reasons, charts_skipped=skipped,
+                           drift_charts=drift_charts,
                            reasons_chart=_reasons_svg(reasons[:MAX_REASONS]) if reasons else None,
                            expectations=expectations, target=_target, fmt=_fmt)
 
