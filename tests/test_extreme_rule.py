@@ -81,3 +81,13 @@ def test_clip_moves_a_shifted_value_back_inside_both_fences():
     b = bounds_for(values)
     clipped = b.clip(values[:2])
     assert not b.mask(clipped).any() and clipped[1] == values[1] and clipped[0] < 4188.0
+
+
+def test_the_low_tail_of_a_positive_normal_column_is_not_a_decimal_shift():
+    # log space stretches values near zero: 0.1 in a normal(5, 1) column is 4.9 sigma down, not a shift
+    values = np.random.default_rng(12).normal(5, 1, N)
+    values[:3] = [0.1, 0.08, 0.05]
+    assert not bounds_for(values).mask(values).any()
+    values[3] = 500.0  # x100 on a typical value is caught
+    flagged = bounds_for(values).mask(values)
+    assert flagged[3] and flagged.sum() == 1
