@@ -16,6 +16,7 @@ import hashlib
 
 from pipeline.errors import ConfigError, NanguardError
 from pipeline.files import join, read_bytes, read_json
+from pipeline.report.drift import missing_rates
 from expectations.missing_policy import MissingPolicy
 from transforms.columns import indicator_name
 from transforms.labels import LabelSpec
@@ -33,6 +34,7 @@ class Baseline:
     missing: tuple  # its --missing policies, as (column, MissingPolicy)
     bulk: dict  # column -> (q0.1%, median, q99.9%) of its raw profile, for the extreme-value rule
     histograms: dict  # column -> its report's raw histogram (edges, below, counts, above), for drift charts
+    missing_rates: dict  # column -> share of its raw rows with a missing value
 
     @property
     def suite(self) -> str:
@@ -66,7 +68,8 @@ def load_baseline(path: str, allow_failed: bool = False) -> Baseline:
             if f["raw"].get("median") is not None and f["raw"].get("q001") is not None}
     histograms = {name: {"edges": f["histogram"]["edges"], **f["histogram"]["raw"]}
                   for name, f in report["features"].items() if f.get("histogram")}
-    return Baseline(path, scalings, labels, record, missing, bulk, histograms)
+    rates = missing_rates({name: f["raw"] for name, f in report["features"].items()})
+    return Baseline(path, scalings, labels, record, missing, bulk, histograms, rates)
 
 
 def _same_columns(policy: MissingPolicy, had_indicator: bool) -> MissingPolicy:

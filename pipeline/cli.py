@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="drift beyond X fails: L-infinity for categorical, Jensen-Shannon divergence for "
                                   "numeric features (defaults 0.1 / 0.15); COL= for one feature; repeatable")
     drift_flags.add_argument("--drift-action", choices=("fail", "warn"), default="fail")
+    drift_flags.add_argument("--drift-missing-rate", type=float, default=None, metavar="X",
+                             help="a feature's share of missing values may move by X from the baseline's "
+                                  "(default 0.05)")
     r = sub.add_parser("run", parents=[logging_flags, model_loading, drift_flags],
                        help="profile, check, quarantine, normalize and shard the input; exit code = gate")
     r.add_argument("--input", action="append", required=True, metavar="PATTERN",
@@ -278,10 +281,12 @@ def _suite(args, beam_args) -> int:
 
 def _drift_config(args):
     from pipeline.errors import ConfigError
-    from pipeline.report.drift import DEFAULT_CATEGORICAL, DEFAULT_NUMERIC, DriftConfig, parse_thresholds
+    from pipeline.report.drift import (DEFAULT_CATEGORICAL, DEFAULT_MISSING_RATE, DEFAULT_NUMERIC, DriftConfig,
+                                       parse_thresholds)
     try:
         default, per = parse_thresholds(args.drift_threshold)
-        return DriftConfig(default or DEFAULT_CATEGORICAL, default or DEFAULT_NUMERIC, per, args.drift_action)
+        rate = DEFAULT_MISSING_RATE if args.drift_missing_rate is None else args.drift_missing_rate
+        return DriftConfig(default or DEFAULT_CATEGORICAL, default or DEFAULT_NUMERIC, per, args.drift_action, rate)
     except ValueError as e:
         raise ConfigError(str(e).replace("drift threshold for", "--drift-threshold")) from None
 

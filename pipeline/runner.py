@@ -18,7 +18,7 @@ from pipeline.errors import ConfigError
 from pipeline.files import read_bytes, read_json
 from pipeline.inputs.plan import check_columns, plan_inputs
 from pipeline.progress import Log, Monitor, ProgressSink
-from pipeline.report.drift import SERVING, compare, overlay_histograms
+from pipeline.report.drift import SERVING, compare, missing_rates, missing_shifts, overlay_histograms
 from pipeline.stages.artifacts import PROGRESS_DIR, RAW_PROFILE, RAW_STATS
 from pipeline.staging import claim_output, discard, nanguard_written, new_stage, publish
 
@@ -90,11 +90,13 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
                           seconds=time.time() - started)
         report["baseline"] = baseline.record if baseline else None
         if baseline is not None:
+            raw = read_json(staged.artifact(RAW_PROFILE))
             report["drift"] = dict(compare(baseline.stats, staged.stats(RAW_STATS), config.drift,
                                            tuple(lab.column for lab in baseline.labels), config.environment),
                                    action=config.drift.action,
-                                   histograms=overlay_histograms(baseline.histograms,
-                                                                 read_json(staged.artifact(RAW_PROFILE))))
+                                   missing=missing_shifts(baseline.missing_rates, missing_rates(raw["columns"]),
+                                                          config.drift.missing_rate),
+                                   histograms=overlay_histograms(baseline.histograms, raw))
         if config.model is not None:
             check_model_on_staged(report, config, staged.root)
         write_report(settle(report), staged=staged, suite=suite, output=config.output)

@@ -149,3 +149,13 @@ def test_a_uniformly_shifted_day_is_caught_by_the_baselines_extreme_bounds_and_p
     assert "missing:pickup_longitude" not in report["counts"]["by_rule"]  # imputed, as the baseline did
     assert {e["column"] for e in report["expectations"] if e.get("origin") == "--missing"} >= {
         "pickup_latitude", "pickup_longitude"}
+
+
+def test_a_jump_in_missing_values_is_named_against_the_baseline(train):
+    base, train_out = train
+    day = trips(N, seed=11, null_rate=0.3)  # 3% of the coordinates were null in training, 30% today
+    code, out = _run(base, "nullier", day, "--baseline", str(train_out))
+    report = json.loads((out / "report.json").read_text())
+    assert code == 1 and {m["feature"] for m in report["drift"]["missing"]} == {"pickup_latitude", "pickup_longitude"}
+    assert any("--drift-missing-rate" in f and "pickup_latitude" in f for f in report["gate"]["failures"])
+    assert "pickup_latitude" in (out / "report.html").read_text().split("Drift against the baseline")[1]

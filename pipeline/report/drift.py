@@ -13,6 +13,7 @@ import dataclasses
 
 from pipeline.files import read_bytes
 
+DEFAULT_MISSING_RATE = 0.05  # absolute change in a feature's share of missing (null) values
 DEFAULT_CATEGORICAL = 0.1  # L-infinity distance between the two value distributions
 DEFAULT_NUMERIC = 0.15  # Jensen-Shannon divergence between the two histograms (why 0.15: docs/cli.md, Baselines)
 TRAINING, SERVING = "TRAINING", "SERVING"
@@ -24,9 +25,11 @@ class DriftConfig:
     numeric: float = DEFAULT_NUMERIC
     per_feature: tuple[tuple[str, float], ...] = ()  # (feature, threshold) overrides
     action: str = "fail"  # fail | warn
+    missing_rate: float = DEFAULT_MISSING_RATE  # largest change in a feature's share of missing values
 
     def __post_init__(self):
-        for name, value in (("categorical", self.categorical), ("numeric", self.numeric), *self.per_feature):
+        for name, value in (("categorical", self.categorical), ("numeric", self.numeric),
+                            ("the missing rate", self.missing_rate), *self.per_feature):
             if not 0 < value <= 1:
                 raise ValueError(f"drift threshold for {name}: {value} is not in (0, 1]")
         if self.action not in ("fail", "warn"):
@@ -92,6 +95,17 @@ def parse_thresholds(texts) -> tuple[float | None, tuple[tuple[str, float], ...]
     return default, tuple(per)
 
 
+def missing_rates(profile_columns: dict) -> dict:
+    """feature -> share of its rows with a missing (null) value, from a profile's or a report's raw summaries."""
+    return {name: s["missing"] / s["count"] for name, s in profile_columns.items() if s.get("count")}
+
+
+def missing_shifts(baseline: dict, today: dict, threshold: float) -> list[dict]:
+    """Features whose share of missing values moved by more than `threshold` (absolute) from the baseline's."""
+    return [{"feature": name, "baseline": baseline[name], "today": today[name], "threshold": threshold}
+            for name in sorted(set(baseline) & set(today)) if abs(today[name] - baseline[name]) > threshold]
+
+
 PER_ROWS = 10_000  # overlay histograms are drawn per this many rows, so days of any size compare
 
 
@@ -127,4 +141,7 @@ def drift_failures(drift: dict | None) -> list[str]:
            f"{f['threshold']:g} (--drift-threshold {f['feature']}=X, or --drift-action warn)"
            for f in drift["features"] if f["drifted"]]
     out += [f"against the baseline's schema, {a['feature']}: {a['description']}" for a in drift["anomalies"]]
+    out += [f"feature '{m['feature']}' is missing in {100 * m['today']:.1f}% of rows against {100 * m['baseline']:.1f}% "
+            f"in the baseline (more than {100 * m['threshold']:g} points; --drift-missing-rate X)"
+            for m in drift.get("missing", [])]
     return out
