@@ -83,10 +83,7 @@ class All:
     operands: tuple
 
     def mask(self, view: BatchView) -> np.ndarray:
-        out = np.ones(view.num_rows, dtype=bool)
-        for o in self.operands:
-            out &= o.mask(view)
-        return out
+        return np.logical_and.reduce([o.mask(view) for o in self.operands])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +92,7 @@ class Any:
     operands: tuple
 
     def mask(self, view: BatchView) -> np.ndarray:
-        out = np.zeros(view.num_rows, dtype=bool)
-        for o in self.operands:
-            out |= o.mask(view)
-        return out
+        return np.logical_or.reduce([o.mask(view) for o in self.operands])
 
 
 @dataclasses.dataclass(frozen=True)
