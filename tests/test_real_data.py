@@ -152,3 +152,20 @@ def test_a_drafted_suite_passes_its_own_input_and_catches_a_shifted_copy(tmp_pat
     assert code == 1
     assert report["counts"]["by_rule"]["not_in_set:payment_type"] == N
     assert report["counts"]["by_rule"]["out_of_range:fare"] > N // 2
+
+
+def test_many_small_row_groups_are_read_as_few_units_with_exact_row_indices(tmp_path):
+    from pipeline.inputs.plan import plan_inputs
+    table = trips(20_000, seed=12)
+    fare = table.column("fare").to_numpy().copy()
+    fare[12_345] = np.nan
+    table = table.set_column(6, "fare", pa.array(fare))
+    src = tmp_path / "groups.parquet"
+    pq.write_table(table, src, row_group_size=20)  # 1,000 row groups
+    assert len(plan_inputs((str(src),), None, ()).units) == 1  # coalesced, not 1,000 bundles
+    out = tmp_path / "out"
+    main(["run", "--input", str(src), "--output", str(out), "--quiet", "--label", "tips:regression",
+          "--missing", "impute:median"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["input_rows"] == 20_000 and report["counts"]["by_rule"] == {"nan:fare": 1}
+    assert pq.read_table(out / "quarantine").column("__row_index").to_pylist() == [12_345]

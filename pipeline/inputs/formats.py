@@ -120,7 +120,7 @@ def decode_examples(records: list[bytes], path: str) -> pa.RecordBatch:
                          f"record must be a tf.Example and give each feature the same type") from None
 
 
-def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_group: int | None = None,
+def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_groups: tuple[int, ...] = (),
                 delimiter: str = ","):
     """One read unit's batches as stored: CSV cells as text, Parquet as typed, TFRecord as list columns."""
     if fmt == "csv":
@@ -137,9 +137,14 @@ def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_group: int | 
     elif fmt == "parquet":
         with open_input(path) as f:
             try:
-                yield from pq.ParquetFile(f).iter_batches(PARQUET_BATCH_ROWS, row_groups=[row_group])
+                pf = pq.ParquetFile(f)
+                if len(row_groups) == 1:  # one row group, however large: streamed
+                    yield from pf.iter_batches(PARQUET_BATCH_ROWS, row_groups=list(row_groups))
+                else:  # small row groups coalesced by the planner (bounded): read together, cut into full batches
+                    table = pf.read_row_groups(list(row_groups))
+                    yield from (table.combine_chunks() if table.num_rows else table).to_batches(PARQUET_BATCH_ROWS)
             except (pa.ArrowInvalid, OSError) as e:
-                raise parquet_problem(path, e, row_group) from None
+                raise parquet_problem(path, e, row_groups[0] if row_groups else None) from None
     else:
         for records in read_record_batches(path, TFRECORD_BATCH_ROWS):
             yield decode_examples(records, path)

@@ -32,11 +32,15 @@ TFRECORD_SAMPLE = 2000
 SEQUENCE_PROBE = 100  # records checked for tf.SequenceExample feature_lists
 
 
+UNIT_ROWS = 65_536  # Parquet row groups are read together up to this many rows
+UNIT_BYTES = 64 << 20  # or this many (uncompressed) bytes
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadUnit:
     path: str
     columns: tuple[str, ...]  # the file's own columns, in its order
-    row_group: int | None = None  # Parquet only
+    row_groups: tuple[int, ...] = ()  # Parquet only: consecutive row groups read as one unit
     row_offset: int = 0  # index of the unit's first row within its file
     delimiter: str = ","  # CSV only
 
@@ -249,16 +253,22 @@ def _inspect_parquet(path: str, vector_columns):
         try:
             pf = pq.ParquetFile(f)
             schema = pf.schema_arrow
-            sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+            groups = [pf.metadata.row_group(i) for i in range(pf.metadata.num_row_groups)]
+            sizes = [(g.num_rows, g.total_byte_size) for g in groups]
         except (pa.ArrowInvalid, OSError) as e:
             raise parquet_problem(path, e) from None
     names = tuple(schema.names)
     _no_duplicates(path, names)
     kinds = {f.name: _arrow_kind(path, f) for f in schema}
-    units, offset = [], 0
-    for i, n in enumerate(sizes):
-        units.append(ReadUnit(path, names, i, offset))
-        offset += n
+    units, offset, group, first, rows, size = [], 0, [], 0, 0, 0
+    for i, (n, nbytes) in enumerate(sizes):  # row groups coalesced into units of up to UNIT_ROWS / UNIT_BYTES:
+        if group and (rows + n > UNIT_ROWS or size + nbytes > UNIT_BYTES):  # a unit (and its bundle) per
+            units.append(ReadUnit(path, names, tuple(group), first))   # one-row group cost 332 s for 5,000
+            group, first, rows, size = [], offset, 0, 0
+        group.append(i)
+        rows, size, offset = rows + n, size + nbytes, offset + n
+    if group:
+        units.append(ReadUnit(path, names, tuple(group), first))
     return units, kinds, offset > 0
 
 

@@ -33,7 +33,7 @@ class ReadUnitFn(beam.DoFn):
 
     def process(self, unit: ReadUnit):
         first = unit.row_offset
-        for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_group, unit.delimiter):
+        for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_groups, unit.delimiter):
             if raw.num_rows:
                 try:
                     yield conform(raw, self._kinds, unit.path, first, self._format, self._keep_original)
