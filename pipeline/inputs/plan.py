@@ -1,8 +1,9 @@
 """Input planning, on the machine that builds the pipeline: match files, settle the format, infer one schema.
 
 Everything that can be wrong with the inputs' names, formats or columns is found here, before the pipeline
-starts, and reported with the file and column. The plan lists read units (a CSV or TFRecord file, or one
-Parquet row group) that the runner spreads over workers.
+starts, and reported with the file and column. The plan lists read units (a CSV or TFRecord file, a
+Parquet row group, or consecutive small row groups up to UNIT_ROWS / UNIT_BYTES) that the runner spreads over
+workers.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Read: the plan's read units to bounded pyarrow RecordBatches in the unified schema.
 
-Units (a CSV or TFRecord file, a Parquet row group) are spread over workers by the runner; each unit streams
-in batches (inputs.formats), never whole, and is conformed to the plan's schema with its source file and row
-index attached.
+Units (a CSV or TFRecord file; a Parquet row group, or consecutive small ones up to 65,536 rows) are spread
+over workers by the runner; each unit streams in batches (inputs.formats), and is conformed to the plan's
+schema with its source file and row index attached.
 """
 from __future__ import annotations
 
