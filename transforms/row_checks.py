@@ -41,6 +41,17 @@ def rows_any(element_mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return (c[offsets[1:]] - c[offsets[:-1]]) > 0
 
 
+def _outside(values: np.ndarray, lo, hi, strict_min: bool, strict_max: bool) -> np.ndarray:
+    """Values below lo or above hi (at them, with strict bounds); a None bound is no bound; NaN is never out."""
+    bad = np.zeros(values.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if lo is not None:
+            bad |= (values <= lo) if strict_min else (values < lo)
+        if hi is not None:
+            bad |= (values >= hi) if strict_max else (values > hi)
+    return bad
+
+
 def _present(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return ~missing & ~np.isnan(values)
 
@@ -134,12 +145,7 @@ class Between(_NonNullDomain):
 
     def evaluate(self, view: BatchView) -> Reasons:
         values, missing = view.numeric(self.column)
-        bad = np.zeros(view.num_rows, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if self.min_value is not None:
-                bad |= (values <= self.min_value) if self.strict_min else (values < self.min_value)
-            if self.max_value is not None:
-                bad |= (values >= self.max_value) if self.strict_max else (values > self.max_value)
+        bad = _outside(values, self.min_value, self.max_value, self.strict_min, self.strict_max)
         yield reason(Code.OUT_OF_RANGE, self.column), bad & _present(values, missing)
 
     def clip(self, values: np.ndarray, integer: bool) -> np.ndarray:
@@ -230,12 +236,7 @@ class ValueLengths(_NonNullDomain):
     def evaluate(self, view: BatchView) -> Reasons:
         arr, evaluated = _text(view, self.column)
         lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
-        bad = np.zeros(view.num_rows, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if self.min_value is not None:
-                bad |= (lengths <= self.min_value) if self.strict_min else (lengths < self.min_value)
-            if self.max_value is not None:
-                bad |= (lengths >= self.max_value) if self.strict_max else (lengths > self.max_value)
+        bad = _outside(lengths, self.min_value, self.max_value, self.strict_min, self.strict_max)
         yield reason(Code.BAD_LENGTH, self.column), bad & evaluated
 
 
