@@ -82,6 +82,13 @@ def write_json(path: str, obj) -> str:
     return write_text(path, json.dumps(plain(obj), indent=2, sort_keys=False, allow_nan=False))
 
 
+def size(path: str) -> int:
+    """A file's size in bytes, on any filesystem."""
+    if is_remote(path):
+        return _filesystems().match([path])[0].metadata_list[0].size_in_bytes
+    return os.path.getsize(path)
+
+
 def match(pattern: str) -> list[str]:
     """Paths of the files a pattern (glob) matches, on any filesystem. Local patterns are matched here, with
     Beam's glob semantics (`*` within a directory, `**` across them), so planning a local run does not import

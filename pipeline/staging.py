@@ -19,7 +19,8 @@ from pipeline.files import delete, is_remote, join, match, rename
 from pipeline.ownership import LOCK, MANIFEST, OutputLock, files_under, is_ours, owned_files, stamp, write_manifest
 from pipeline.stages.artifacts import ARTIFACTS_DIR, PROGRESS_DIR, TMP_DIR, StagedRun
 
-# What a run publishes; --overwrite replaces these, and only the files of them that nanguard wrote.
+# What a run publishes; --overwrite replaces these, and only the files of them that nanguard wrote
+# (anomalies.pbtxt: published by earlier versions; removed where nanguard wrote it).
 OUTPUTS = ("data", "index", "quarantine", "stats", "schema.pbtxt", "anomalies.pbtxt", "normalization.json",
            "feature_spec.json", "suite.json", "value_sets", "validation_result.json", "report.html", "report.json")
 REPORT = "report.json"

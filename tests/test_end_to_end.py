@@ -99,17 +99,25 @@ def test_every_format_counts_exactly_the_planted_reasons(run_output, planted):
 
 
 @pytest.mark.slow
-def test_statistics_count_every_input_row_and_describe_the_written_values(run_output):
+def test_statistics_count_every_input_row_and_describe_the_clean_rows_in_original_units(run_output):
     import tensorflow_data_validation as tfdv
     _, out, _ = run_output
-    counts = json.load(open(os.path.join(out, "report.json")))["counts"]
+    report = json.load(open(os.path.join(out, "report.json")))
+    counts = report["counts"]
     raw = tfdv.load_stats_binary(os.path.join(out, "stats", "raw.pb")).datasets[0]
     clean = tfdv.load_stats_binary(os.path.join(out, "stats", "clean.pb")).datasets[0]
     assert raw.num_examples == ROWS and clean.num_examples == counts["clean_rows"]
     f0 = next(f.num_stats for f in clean.features if f.path.step == ["f0"])
-    assert abs(f0.mean) < 1e-3 and abs(f0.std_dev - 1) < 1e-3  # z-scored, as written
+    exact = report["features"]["f0"]["clean"]
+    assert f0.mean == pytest.approx(exact["mean"], rel=1e-9) and f0.max == exact["max"]  # not normalized
     raw_f0 = next(f.num_stats for f in raw.features if f.path.step == ["f0"])
     assert raw_f0.max > 1e30  # the planted overflow is in the raw statistics
+    # raw = clean + quarantined: every row's value is counted once
+    exact_raw = report["features"]["f0"]["raw"]
+    assert raw_f0.common_stats.num_non_missing == exact_raw["count"] - exact_raw["missing"]
+    written = report["written"]["f0"]
+    assert written["values"] == counts["clean_rows"] and written["nan"] == written["posinf"] == 0
+    assert abs(written["min"]) < 10 and abs(written["max"]) < 10  # z-scored, as written
 
 
 @pytest.mark.slow

@@ -250,12 +250,16 @@ def test_profile_mean_of_values_near_the_float64_limit_does_not_overflow():
 int64s = st.one_of(st.integers(-5, 200), st.sampled_from([-(2 ** 63), 2 ** 63 - 1, 2 ** 35, -1]))
 float_cells = st.one_of(st.none(), st.lists(nasty_floats, min_size=0, max_size=3))
 int_cells = st.one_of(st.none(), st.lists(int64s, min_size=0, max_size=3))
+# city names, the empty string, UTF-8 and a value longer than 127 bytes (a two-byte varint length)
+texts = st.one_of(st.sampled_from(["Chicago", "Oak Park", "", "São Paulo", "Zürich", "x" * 130]),
+                  st.text(max_size=12))
+text_cells = st.one_of(st.none(), st.lists(texts.map(lambda t: t.encode("utf-8")), min_size=0, max_size=2))
 
 
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(
     st.lists(float_cells, min_size=n, max_size=n), st.lists(int_cells, min_size=n, max_size=n),
     st.lists(st.one_of(st.none(), nasty_floats), min_size=n, max_size=n),
-    st.lists(st.integers(0, 2), min_size=n, max_size=n))))
+    st.lists(st.integers(0, 2), min_size=n, max_size=n), st.lists(text_cells, min_size=n, max_size=n))))
 def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(cols):
     """Split by shard key, each key's blocks are valid TFRecords of exactly its rows, in layout-group order
     with rows ascending within a group, and each record equals tfx_bsl's encoding of its row."""
@@ -266,10 +270,12 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
 
     from transforms import tfrecord_encoding
     from transforms.tfrecord_encoding import encode_framed
-    floats_, ints_, scalars, keys = cols
+    floats_, ints_, scalars, keys, texts_ = cols
     batch = pa.RecordBatch.from_arrays(
         [pa.array(floats_, pa.list_(pa.float32())), pa.array(ints_, pa.list_(pa.int64())),
-         to_list_array(pa.array(scalars, pa.float64()), pa.float32())], ["fl", "il", "sc"])
+         to_list_array(pa.array(scalars, pa.float64()), pa.float32()), pa.array(texts_, pa.list_(pa.binary())),
+         to_list_array(pa.array([t[0].decode() if t else None for t in texts_], pa.string()), pa.binary())],
+        ["fl", "il", "sc", "tl", "city"])
     framed = encode_framed(batch)
     assert framed is not None
     tile_bytes = tfrecord_encoding.TILE_BYTES
@@ -297,10 +303,12 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
             assert canonical(record) == canonical(theirs[row])
 
 
-def test_encoding_falls_back_for_strings():
-    from transforms.tfrecord_encoding import encode_framed
-    batch = pa.RecordBatch.from_arrays([pa.array([[b"a"]], pa.list_(pa.binary()))], ["s"])
-    assert encode_framed(batch) is None
+def test_encoding_falls_back_for_free_text_of_many_lengths_and_encodes_categories():
+    from transforms.tfrecord_encoding import MAX_GROUPS, encode_framed
+    free = [[b"x" * i] for i in range(MAX_GROUPS + 1)]  # a layout per row: cheaper for tfx_bsl's per-row encoder
+    assert encode_framed(pa.RecordBatch.from_arrays([pa.array(free, pa.list_(pa.binary()))], ["s"])) is None
+    cities = [[c] for c in [b"Chicago", b"Evanston", b"Oak Park"] * 1000]
+    assert encode_framed(pa.RecordBatch.from_arrays([pa.array(cities, pa.list_(pa.binary()))], ["s"])) is not None
 
 
 def test_minmax_of_float32_data_spanning_more_than_float32_max_scales_safely():

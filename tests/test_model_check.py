@@ -154,7 +154,9 @@ def test_healthy_model_on_shards_that_kept_inf_fails_on_outputs(tmp_path):
     report = run(RunConfig(inputs=(src,), output=out, suite=str(suite), labels=(LabelSpec.parse("y:binary"),),
                            passthrough=("count",), num_shards=2))
     assert report["counts"]["quarantined_rows"] == 0  # told not to quarantine: the Inf reached the shards
-    assert not report["passed"]  # the clean statistics' TFDV anomaly (Inf) fails the gate all the same
+    assert not report["passed"]  # the Inf written fails the gate all the same (the written values' own check)
+    assert report["written"]["x1"]["posinf"] + report["written"]["x1"]["neginf"] == 2
+    assert [a["feature"] for a in report["anomalies"]] == ["x1"] and "non-finite" in report["anomalies"][0]["description"]
     keras.utils.set_random_seed(0)
     model = _dense_model()
     model.compile(loss="binary_crossentropy")
@@ -163,7 +165,7 @@ def test_healthy_model_on_shards_that_kept_inf_fails_on_outputs(tmp_path):
     result = check_model(ModelCheckConfig(model=model, data=out, label="y", features=tuple(FEATURES),
                                           allow_failed=True))
     assert not result["passed"] and result["failure"]["quantity"] == "output"
-    assert result["data_gate_failures"] and "anomal" in result["data_gate_failures"][0]
+    assert result["data_gate_failures"] and "written values break" in result["data_gate_failures"][0]
     named = {(r["shard"], r["record"]) for r in result["failure"]["rows"]}
     assert all(np.isinf(_record(out, s, r, "x1").float_list.value[0]) for s, r in named)
 

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
@@ -169,3 +170,48 @@ def test_many_small_row_groups_are_read_as_few_units_with_exact_row_indices(tmp_
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["input_rows"] == 20_000 and report["counts"]["by_rule"] == {"nan:fare": 1}
     assert pq.read_table(out / "quarantine").column("__row_index").to_pylist() == [12_345]
+
+
+def test_many_small_csv_files_are_read_as_one_task_and_every_row_keeps_its_file_and_index(tmp_path):
+    from pipeline.inputs.plan import plan_inputs
+    table = trips(4_000, seed=13)
+    fare = table.column("fare").to_numpy().copy()
+    fare[2_345] = np.inf  # row 5 of file 117
+    table = table.set_column(6, "fare", pa.array(fare))
+    src = tmp_path / "parts"
+    src.mkdir()
+    for i in range(200):  # 200 files of 20 rows
+        pacsv.write_csv(table.slice(20 * i, 20), src / f"part-{i:04d}.csv")
+    plan = plan_inputs((str(src / "*.csv"),), None, ())
+    assert len(plan.units) == 200 and len(plan.tasks) == 1  # one read task, not 200 bundles
+    out = tmp_path / "out"
+    code = main(["run", "--input", str(src / "*.csv"), "--output", str(out), "--quiet", "--label", "tips:regression",
+                 "--missing", "impute:median", "--num-shards", "2"])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["counts"]["input_rows"] == 4_000 and report["counts"]["by_rule"] == {"pos_inf:fare": 1}
+    bad = pq.read_table(out / "quarantine")
+    assert bad.column("__row_index").to_pylist() == [5] and bad.column("__source_file").to_pylist()[0].endswith(
+        "part-0117.csv")
+    index = pa.concat_tables([pq.read_table(p) for p in sorted((out / "index").glob("*.parquet"))])
+    placed = set(zip(index.column("__source_file").to_pylist(), index.column("__row_index").to_pylist()))
+    expected = {(str(src / f"part-{i:04d}.csv"), r) for i in range(200) for r in range(20)} - {
+        (str(src / "part-0117.csv"), 5)}
+    assert placed == expected  # every clean row once, under its own file and row
+
+
+def test_read_task_joins_small_batches_across_files_in_order(tmp_path):
+    from pipeline.inputs.plan import plan_inputs
+    from pipeline.stages.read import MIN_BATCH_ROWS, ReadUnitFn
+    table = trips(3 * MIN_BATCH_ROWS // 2, seed=14)
+    paths = []
+    for i, start in enumerate(range(0, table.num_rows, 1_000)):
+        paths.append(tmp_path / f"p{i:03d}.csv")
+        pacsv.write_csv(table.slice(start, 1_000), paths[-1])
+    plan = plan_inputs((str(tmp_path / "*.csv"),), None, ())
+    batches = [b for task in plan.tasks for b in ReadUnitFn(plan).process(task)]
+    assert MIN_BATCH_ROWS == 8192 and [b.num_rows for b in batches] == [9_000, table.num_rows - 9_000]
+    rows = pa.Table.from_batches(batches)
+    assert rows.column("__row_index").to_pylist() == [r for p in paths for r in range(pacsv.read_csv(p).num_rows)]
+    assert rows.column("__source_file").to_pylist() == [str(p) for p in paths for _ in range(
+        pacsv.read_csv(p).num_rows)]
+    assert rows.column("trip_id").to_pylist() == table.column("trip_id").to_pylist()

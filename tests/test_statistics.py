@@ -11,7 +11,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from google.protobuf import text_format
 
 from pipeline.stages.background import SerialWorker
-from pipeline.stages.statistics import MergeStatisticsFn, StatisticsPartial, WriteStatistics, for_tfdv, tfdv_generators
+from pipeline.stages.statistics import (CLEAN, QUARANTINED, AccumulateStatistics, MergeStatisticsFn, StatisticsPartial,
+                                       WriteCleanAndRawStatistics, for_tfdv, tfdv_generators)
 
 
 def _batch(n: int, seed: int) -> pa.RecordBatch:
@@ -39,39 +40,67 @@ def _canonical(stats) -> str:
                   lambda m: f"{float(m.group(0)):.12g}", text_format.MessageToString(stats))
 
 
-def _run_both(batches, tmp_path, lanes=1):
+def _with_reasons(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A quarantined batch: the same columns plus nanguard's __reasons (never in the statistics)."""
+    reasons = pa.array([["nan:x"]] * batch.num_rows, pa.list_(pa.string()))
+    return pa.RecordBatch.from_arrays(batch.columns + [reasons], names=batch.schema.names + ["__reasons"])
+
+
+def _tfdv(p, batches, path, label):
+    _ = (p | f"Create{label}" >> beam.Create(batches, reshuffle=False).with_output_types(pa.RecordBatch)
+         | f"Wrap{label}" >> beam.Map(for_tfdv) | f"TFDV{label}" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+         | f"Write{label}" >> tfdv.WriteStatisticsToBinaryFile(path))
+
+
+def _run_both(clean, quarantined, tmp_path, lanes=1):
+    """(ours clean, ours raw, TFDV's of the clean batches, TFDV's of all batches)."""
+    paths = {k: str(tmp_path / f"{k}.pb") for k in ("clean", "raw", "tfdv_clean", "tfdv_raw")}
     with TestPipeline() as p:
-        pcoll = p | beam.Create(batches, reshuffle=False).with_output_types(pa.RecordBatch)
-        _ = pcoll | "Ours" >> WriteStatistics(path=str(tmp_path / "ours.pb"), wrap=True, lanes=lanes)
-        _ = (pcoll | beam.Map(for_tfdv) | tfdv.GenerateStatistics(tfdv.StatsOptions())
-             | tfdv.WriteStatisticsToBinaryFile(str(tmp_path / "tfdv.pb")))
-    return tfdv.load_stats_binary(str(tmp_path / "ours.pb")), tfdv.load_stats_binary(str(tmp_path / "tfdv.pb"))
+        c = p | "Clean" >> beam.Create(clean, reshuffle=False).with_output_types(pa.RecordBatch)
+        q = p | "Quarantined" >> beam.Create([_with_reasons(b) for b in quarantined] or [],
+                                             reshuffle=False).with_output_types(pa.RecordBatch)
+        _ = ((c | "CleanStats" >> AccumulateStatistics(kind=CLEAN, lanes=lanes),
+              q | "QuarantinedStats" >> AccumulateStatistics(kind=QUARANTINED))
+             | beam.Flatten() | WriteCleanAndRawStatistics(clean_path=paths["clean"], raw_path=paths["raw"]))
+        _tfdv(p, clean, paths["tfdv_clean"], "C")
+        _tfdv(p, clean + quarantined, paths["tfdv_raw"], "R")
+    return [tfdv.load_stats_binary(paths[k]) for k in ("clean", "raw", "tfdv_clean", "tfdv_raw")]
 
 
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_statistics_are_the_ones_tfdv_generate_statistics_writes(tmp_path, lanes):
-    ours, theirs = _run_both(BATCHES, tmp_path, lanes)
-    assert ours.datasets[0].num_examples == 4500
-    assert _canonical(ours) == _canonical(theirs)
+def test_clean_and_raw_statistics_are_the_ones_tfdv_generate_statistics_writes(tmp_path, lanes):
+    clean, raw, theirs_clean, theirs_raw = _run_both(BATCHES[:2], BATCHES[2:], tmp_path, lanes)
+    assert clean.datasets[0].num_examples == 1500 and raw.datasets[0].num_examples == 4500
+    assert _canonical(clean) == _canonical(theirs_clean)  # the clean accumulators survive the raw merge
+    assert _canonical(raw) == _canonical(theirs_raw)
+    assert "__reasons" not in {f.path.step[0] for f in raw.datasets[0].features}
+
+
+def test_statistics_with_nothing_quarantined_or_nothing_clean(tmp_path):
+    clean, raw, theirs_clean, theirs_raw = _run_both(BATCHES, [], tmp_path)
+    assert _canonical(clean) == _canonical(raw) == _canonical(theirs_raw)
+    clean, raw, theirs_clean, theirs_raw = _run_both([], BATCHES, tmp_path)
+    assert clean.datasets[0].num_examples == 0 and not clean.datasets[0].features
+    assert _canonical(raw) == _canonical(theirs_raw)
 
 
 def test_statistics_of_no_rows_are_an_empty_dataset(tmp_path):
     empty = _batch(10, 0).slice(0, 0)
-    ours, theirs = _run_both([empty], tmp_path)
-    assert ours.datasets[0].num_examples == 0 and not ours.datasets[0].features
-    assert _canonical(ours) == _canonical(theirs)
+    clean, raw, theirs_clean, _ = _run_both([empty], [], tmp_path)
+    assert clean.datasets[0].num_examples == 0 and not clean.datasets[0].features
+    assert _canonical(clean) == _canonical(theirs_clean) == _canonical(raw)
 
 
 @pytest.mark.parametrize("cut", [0, 1, 2, 3])
 def test_merging_partial_accumulators_gives_the_single_pass_statistics(cut):
     generators = tfdv_generators()
-    whole = StatisticsPartial(generators, wrap=True)
+    whole = StatisticsPartial(generators)
     for b in BATCHES:
         whole.add(b)
     combine = MergeStatisticsFn()
     partials = []
     for group in (BATCHES[:cut], BATCHES[cut:]):  # two bundles of different sizes, one maybe empty
-        part = StatisticsPartial(generators, wrap=True)
+        part = StatisticsPartial(generators)
         for b in group:
             part.add(b)
         partials.append(part.compacted() if part.rows else None)

@@ -1,13 +1,14 @@
-"""Vectorized tf.Example encoding and TFRecord framing for numeric batches.
+"""Vectorized tf.Example encoding and TFRecord framing.
 
-A batch of list columns of float32 and int64 (what transforms.example_encoding writes for numeric data) is
-encoded without a per-row Python step: rows are grouped by their layout (the number of values per column,
-and the varint width of int64 values), and within a group every serialized Example has the same length, so the
-group is one (rows, bytes) uint8 matrix filled column slice by column slice, a cache-sized tile of rows at a
-time (BENCHMARKS.md has what the tiles buy).
+A batch of list columns of float32, int64 and bytes (what transforms.example_encoding writes) is encoded
+without a per-row Python step: rows are grouped by their layout (the number of values per column, the varint
+width of int64 values, the length of bytes values), and within a group every serialized Example has the same
+length, so the group is one (rows, bytes) uint8 matrix filled column slice by column slice, a cache-sized tile
+of rows at a time (BENCHMARKS.md has what the tiles buy). Categorical strings have a few distinct lengths, so
+they add a few groups, not a per-row step.
 Framing adds the TFRecord header (the same for every row of a group) and each record's masked CRC32C (one C
-call per record). Batches holding strings, or with more layouts than MAX_GROUPS, return None and are encoded
-by tfx_bsl's C++ encoder instead.
+call per record). Batches with more layouts than max_groups(rows) (free text of many lengths, long lists)
+return None and are encoded by tfx_bsl's C++ encoder instead.
 
 The bytes are a valid tf.Example: Features' map entries in column order, packed float/int64 lists, an empty
 list for an empty one, an empty Feature for a null one (as tfx_bsl writes them). tests/test_kernels.py reads
@@ -23,9 +24,35 @@ import pyarrow as pa
 
 from transforms.sharding import rows_by_shard
 
-MAX_GROUPS = 64
+MAX_GROUPS = 64  # layouts a batch may always have; larger batches may have one per MIN_GROUP_ROWS rows
+MIN_GROUP_ROWS = 256  # below this many rows per layout on average, the per-group set-up outweighs tfx_bsl
 TILE_BYTES = 1 << 20  # records are assembled and checksummed in tiles of about this size, while in L2 cache
-MAX_INT_LIST = 16  # longer int64 lists go to tfx_bsl (the layout tracks each value's varint width)
+MAX_LIST = 16  # longer int64 and bytes lists go to tfx_bsl (the layout tracks each value's width or length)
+FLOAT, INT, BYTES = "float", "int", "bytes"
+
+
+def max_groups(rows: int) -> int:
+    return max(MAX_GROUPS, rows // MIN_GROUP_ROWS)
+
+
+def _kind(t: pa.DataType) -> str | None:
+    if pa.types.is_float32(t):
+        return FLOAT
+    if pa.types.is_int64(t):
+        return INT
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return BYTES
+    return None
+
+
+def _binary_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(value offsets into data, data as uint8) of a binary or string array without nulls."""
+    buffers = values.buffers()
+    width = 8 if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type) else 4
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if width == 8 else np.int32, count=len(values) + 1,
+                            offset=values.offset * width).astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    return offsets, data
 
 
 def _varint(v: int) -> bytes:
@@ -106,37 +133,41 @@ class FramedRecords:
 
 
 def encode_framed(batch: pa.RecordBatch) -> FramedRecords | None:
-    """The batch as framed tf.Example records, or None when the fast path does not apply (strings, or too
-    many row layouts)."""
+    """The batch as framed tf.Example records, or None when the fast path does not apply (a type other than
+    float32, int64 and bytes lists, null values inside a list, or too many row layouts)."""
     n = batch.num_rows
     columns = []
     for name, arr in zip(batch.schema.names, batch.columns):
         t = arr.type
-        if not pa.types.is_list(t) or not (pa.types.is_float32(t.value_type) or pa.types.is_int64(t.value_type)):
+        kind = _kind(t.value_type) if pa.types.is_list(t) else None
+        if kind is None:
             return None
         offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
         counts = np.diff(offsets)
         if arr.null_count:  # tfx_bsl writes a null row's feature as an empty Feature: count -1
             counts = np.where(arr.is_null().to_numpy(zero_copy_only=False), -1, counts)
-        flat = arr.values.slice(offsets[0], offsets[-1] - offsets[0]).to_numpy(zero_copy_only=False)
-        columns.append((name.encode("utf-8"), pa.types.is_float32(t.value_type), offsets - offsets[0], counts, flat))
-    # Each row's layout: values per column, and for int64 columns each value's varint width.
+        values = arr.values.slice(offsets[0], offsets[-1] - offsets[0])
+        if values.null_count:
+            return None
+        flat = _binary_buffers(values) if kind == BYTES else values.to_numpy(zero_copy_only=False)
+        columns.append((name.encode("utf-8"), kind, offsets - offsets[0], counts, flat))
+    # Each row's layout: values per column, and each value's varint width (int64) or length (bytes).
     layout = []
-    widths = []
-    for _, is_float, offsets, counts, flat in columns:
+    widths = []  # per column: None (float32), each value's varint width (int64) or byte length (bytes)
+    for _, kind, offsets, counts, flat in columns:
         layout.append(counts)
-        if is_float:
+        if kind == FLOAT:
             widths.append(None)
             continue
-        w = _varint_widths(flat.view(np.uint64))
+        w = _varint_widths(flat.view(np.uint64)) if kind == INT else np.diff(flat[0])
         longest = int(counts.max()) if n else 0
-        if longest > MAX_INT_LIST:
+        if longest > MAX_LIST:
             return None
         for j in range(longest):
             has = counts > j
             layout.append(np.where(has, w[np.minimum(offsets[:-1] + j, max(w.size - 1, 0))] if w.size else 0, 0))
         widths.append(w)
-    group_of = _layout_groups(layout, n)
+    group_of = _layout_groups(layout, n, max_groups(n))
     if group_of is None:
         return None
     groups = []
@@ -146,23 +177,37 @@ def encode_framed(batch: pa.RecordBatch) -> FramedRecords | None:
     return FramedRecords(groups)
 
 
-def _layout_groups(layout: list[np.ndarray], n: int) -> np.ndarray | None:
+def _layout_groups(layout: list[np.ndarray], n: int, limit: int) -> np.ndarray | None:
     """A group id per row such that rows share an id exactly when their layouts are equal; None beyond
-    MAX_GROUPS layouts. Mixed-radix codes over each column's distinct values (1-D uniques only)."""
+    `limit` layouts. Mixed-radix codes over each column's distinct values (1-D uniques only)."""
     code = np.zeros(n, dtype=np.int64)
     radix = 1
     for values in layout:
         if values.size and values.min() == values.max():
             continue  # the same in every row
         distinct, inverse = np.unique(values, return_inverse=True)
-        radix *= len(distinct)  # at most MAX_GROUPS * n: no overflow
+        radix *= len(distinct)  # at most limit * n: no overflow
         code = code * len(distinct) + inverse
-        if radix > MAX_GROUPS:  # compact, and give up when the rows really hold too many layouts
+        if radix > limit:  # compact, and give up when the rows really hold too many layouts
             distinct_codes, code = np.unique(code, return_inverse=True)
             radix = len(distinct_codes)
-            if radix > MAX_GROUPS:
+            if radix > limit:
                 return None
     return code
+
+
+def _bytes_payload(starts: np.ndarray, k: int, flat: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """(m, bytes) uint8 of k bytes values per row, each as tag, varint length and data (lengths equal by row)."""
+    value_offsets, data = flat
+    idx = starts[:, None] + np.arange(k)
+    parts = []
+    for j in range(k):
+        length = int(lengths[idx[0, j]])
+        prefix = np.frombuffer(b"\x0a" + _varint(length), np.uint8)
+        parts.append(np.broadcast_to(prefix, (starts.size, prefix.size)))
+        if length:
+            parts.append(data[value_offsets[idx[:, j]][:, None] + np.arange(length)])
+    return np.concatenate(parts, axis=1)
 
 
 def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
@@ -170,7 +215,7 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
     m = rows.size
     pieces: list = []  # bytes (the same in every row) or (m, w) uint8 matrices
     body_len = 0
-    for (key, is_float, offsets, counts, flat), w in zip(columns, widths):
+    for (key, kind, offsets, counts, flat), w in zip(columns, widths):
         k = int(counts[rows[0]])
         if k < 0:  # a null value: an empty Feature (no list at all), as tfx_bsl writes it
             entry = b"\x0a" + _varint(len(key)) + key + b"\x12\x00"
@@ -178,7 +223,10 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
             body_len += len(pieces[-1])
             continue
         starts = offsets[rows]
-        if is_float:
+        if kind == BYTES:  # BytesList: each value its own length-delimited field (not packed)
+            payload = _bytes_payload(starts, k, flat, w) if k else None
+            payload_len, inner, tag = (payload.shape[1] if k else 0), b"", b"\x0a"
+        elif kind == FLOAT:
             payload_len = 4 * k
             if k:
                 if k == 1 and flat.size == m:  # one value in every row of the batch: the values are the rows

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from expectations.missing_policy import ALL_FEATURES
 from pipeline.errors import ConfigError, InputError
-from pipeline.files import is_remote, match
+from pipeline.files import is_remote, match, size
 from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
                                      read_record_batches, sniff_delimiter)
 from transforms.labels import LabelSpec
@@ -35,6 +35,7 @@ SEQUENCE_PROBE = 100  # records checked for tf.SequenceExample feature_lists
 
 UNIT_ROWS = 65_536  # Parquet row groups are read together up to this many rows
 UNIT_BYTES = 64 << 20  # or this many (uncompressed) bytes
+TASK_BYTES = 8 << 20  # consecutive read units smaller than this are read as one task (one bundle), e.g. small files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ReadUnit:
     row_groups: tuple[int, ...] = ()  # Parquet only: consecutive row groups read as one unit
     row_offset: int = 0  # index of the unit's first row within its file
     delimiter: str = ","  # CSV only
+    nbytes: int = 0  # its size: the file's bytes (CSV, TFRecord), its row groups' uncompressed bytes (Parquet)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +76,21 @@ class InputPlan:
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(u.path for u in self.units))
+
+    @property
+    def tasks(self) -> tuple[tuple[ReadUnit, ...], ...]:
+        """The units in order, consecutive ones grouped up to TASK_BYTES: what a worker reads in one go. A
+        thousand small files are a few tasks, not a thousand bundles (each with its own per-bundle cost)."""
+        tasks, current, nbytes = [], [], 0
+        for unit in self.units:
+            if current and nbytes + unit.nbytes > TASK_BYTES:
+                tasks.append(tuple(current))
+                current, nbytes = [], 0
+            current.append(unit)
+            nbytes += unit.nbytes
+        if current:
+            tasks.append(tuple(current))
+        return tuple(tasks)
 
     @property
     def schema(self) -> pa.Schema:
@@ -246,7 +263,7 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
                 first = False
         except (pa.ArrowInvalid, OSError) as e:
             raise csv_problem(path, e, names) from None
-    return [ReadUnit(path, names, delimiter=delimiter)], kinds, any_rows
+    return [ReadUnit(path, names, delimiter=delimiter, nbytes=size(path))], kinds, any_rows
 
 
 def _inspect_parquet(path: str, vector_columns):
@@ -261,15 +278,15 @@ def _inspect_parquet(path: str, vector_columns):
     names = tuple(schema.names)
     _no_duplicates(path, names)
     kinds = {f.name: _arrow_kind(path, f) for f in schema}
-    units, offset, group, first, rows, size = [], 0, [], 0, 0, 0
+    units, offset, group, first, rows, unit_bytes = [], 0, [], 0, 0, 0
     for i, (n, nbytes) in enumerate(sizes):  # row groups coalesced into units of up to UNIT_ROWS / UNIT_BYTES:
-        if group and (rows + n > UNIT_ROWS or size + nbytes > UNIT_BYTES):  # a unit (and its bundle) per
-            units.append(ReadUnit(path, names, tuple(group), first))   # one-row group cost 332 s for 5,000
-            group, first, rows, size = [], offset, 0, 0
+        if group and (rows + n > UNIT_ROWS or unit_bytes + nbytes > UNIT_BYTES):  # a unit (and its bundle) per
+            units.append(ReadUnit(path, names, tuple(group), first, nbytes=unit_bytes))  # one-row group
+            group, first, rows, unit_bytes = [], offset, 0, 0  # cost 332 s for 5,000
         group.append(i)
-        rows, size, offset = rows + n, size + nbytes, offset + n
+        rows, unit_bytes, offset = rows + n, unit_bytes + nbytes, offset + n
     if group:
-        units.append(ReadUnit(path, names, tuple(group), first))
+        units.append(ReadUnit(path, names, tuple(group), first, nbytes=unit_bytes))
     return units, kinds, offset > 0
 
 
@@ -313,7 +330,7 @@ def _inspect_tfrecord(path: str, vector_columns):
             present = ~arr.is_null().to_numpy(zero_copy_only=False)
             multi = name in vector_columns or bool((arr.value_lengths().to_numpy(zero_copy_only=False)[present] > 1).any())
             kinds[name] = base + "_list" if multi and base != "string" else base
-    return [ReadUnit(path, tuple(kinds))], kinds, bool(records)
+    return [ReadUnit(path, tuple(kinds), nbytes=size(path))], kinds, bool(records)
 
 
 def _no_sequence_examples(path: str, records: list[bytes]) -> None:

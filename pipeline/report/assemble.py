@@ -1,6 +1,7 @@
 """Assemble: the staged artifacts of a finished pipeline -> report.json's content and the files beside it.
 
-Reads what the graph left (stages.artifacts), writes the clean schema and anomalies, normalization.json,
+Reads what the graph left (stages.artifacts), checks the written values (report.written), writes the clean
+schema, normalization.json,
 feature_spec.json and suite.json, and returns the report; the gate is settled last (settle), once every
 verdict that joins it (the model check's too) is in, and the report is written once (write_report).
 """
@@ -21,13 +22,14 @@ from transforms.columns import indicator_name
 from pipeline.config import RunConfig
 from pipeline.files import read_json, write_json, write_text
 from pipeline.inputs.plan import InputPlan
-from pipeline.report.anomalies import clean_schema_and_anomalies, written_range
 from pipeline.report.gate import gate_failures
 from pipeline.report.histograms import feature_histograms
 from pipeline.report.integrity import checksums
+from pipeline.report.schema import clean_schema
+from pipeline.report.written import written_findings
 from pipeline.report.html import render_html
 from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, OUTPUTS, QUARANTINE, RAW_PROFILE, SHARDS,
-                                       StagedRun)
+                                       WRITTEN, StagedRun)
 from transforms.counts import RowCounts
 
 SCHEMA_VERSION = 1
@@ -46,12 +48,10 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
     raw, clean = read_json(staged.artifact(RAW_PROFILE)), read_json(staged.artifact(CLEAN_PROFILE))
     counts, outputs = RowCounts.from_json(read_json(staged.artifact(COUNTS))), read_json(staged.artifact(OUTPUTS))
     shards, quarantine = read_json(staged.artifact(SHARDS)), read_json(staged.artifact(QUARANTINE))
+    written = read_json(staged.artifact(WRITTEN))
     fills = {c: v for c, v in compiled.impute.items() if not isinstance(v, str)}
-    ranges = {o["name"]: written_range(o, clean, fills.get(o["name"])) for o in outputs if o["dtype"] == "float32"}
-    schema, anomalies = clean_schema_and_anomalies(staged.stats(CLEAN_STATS),
-                                                   {k: v for k, v in ranges.items() if v is not None})
-    write_text(staged.path("schema.pbtxt"), text_format.MessageToString(schema))
-    write_text(staged.path("anomalies.pbtxt"), text_format.MessageToString(anomalies))
+    findings = written_findings(written, outputs, clean, fills, config.mixed_precision)
+    write_text(staged.path("schema.pbtxt"), text_format.MessageToString(clean_schema(staged.stats(CLEAN_STATS))))
     write_json(staged.path("normalization.json"), {o["name"]: o["normalization"] for o in outputs
                                                      if o["normalization"]})
     write_json(staged.path("feature_spec.json"), {o["name"]: o["spec"] for o in outputs})
@@ -74,11 +74,13 @@ def assemble(*, config: RunConfig, plan: InputPlan, compiled: CompiledSuite, sui
             "shard_rows_equal_clean_rows": sum(s["rows"] for s in shards) == clean_rows,
             "quarantine_file_rows_equal_quarantined_rows": sum(q["rows"] for q in quarantine) == bad_rows,
             "fit_pass_rows_equal_write_pass_rows": clean["rows"] == clean_rows,
+            "written_profile_rows_equal_clean_rows": written["rows"] == clean_rows,
         },
         "features": _features(outputs, plan.kinds, raw, clean, histograms),
         "dropped_columns": {name: "every value is missing in the clean rows" for name in _dropped(plan.kinds, outputs)},
         "expectations": externalize(expectation_results(compiled, counts, raw, columns), value_sets),
-        "anomalies": [{"feature": k, "description": v.description} for k, v in sorted(anomalies.anomaly_info.items())],
+        "anomalies": findings,
+        "written": written["columns"],
         "outputs": {"shards": shards, "quarantine": quarantine, "feature_spec": "feature_spec.json",
                     "normalization": "normalization.json", "checksums": checksums(staged.root)},
         "model_check": None,

@@ -30,8 +30,8 @@ def gate_failures(report: dict) -> list[str]:
     anomalies = report["anomalies"]
     if anomalies:
         listed = "; ".join(f"{a['feature']}: {a['description']}" for a in anomalies[:5])
-        failures.append(f"clean statistics have {len(anomalies)} TFDV anomal{'y' if len(anomalies) == 1 else 'ies'} "
-                        f"(see anomalies.pbtxt): {listed}")
+        failures.append(f"the written values break {len(anomalies)} check{'' if len(anomalies) == 1 else 's'} "
+                        f"(report.json anomalies): {listed}")
     for i, e in enumerate(report.get("expectations", [])):
         if e["action"] == "fail" and not e["success"]:
             failures.append(f"expectation {i} failed with on_fail fail: {describe(e)}")

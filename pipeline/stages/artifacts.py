@@ -17,6 +17,7 @@ INDEX_DIR = "index"  # per shard, each record's __source_file and __row_index
 # The JSON artifacts under _artifacts/.
 RAW_PROFILE, CLEAN_PROFILE, OUTPUTS = "raw_profile.json", "clean_profile.json", "outputs.json"
 COUNTS, SHARDS, QUARANTINE = "counts.json", "shards.json", "quarantine.json"
+WRITTEN = "written.json"  # the exact profile of the values as written (transforms.written_values)
 # The TFDV statistics under stats/.
 RAW_STATS, CLEAN_STATS = "raw.pb", "clean.pb"
 

@@ -1,10 +1,12 @@
 """The Beam graph, stage by stage as in design.md's data flow; each stage a named step.
 
 The input is read three times so that memory does not grow with rows:
-  profile pass: Read -> RawProfile (exact profile) + RawStatistics (TFDV)
+  profile pass: Read -> RawProfile (exact profile, quantile sketches)
   fit pass:     Read -> Check -> CleanProfile -> Fit (normalization, output columns)
-  write pass:   Read -> Check -> Normalize -> WriteShards (Encode, Stage, Finalize) -> CleanStatistics
+                             -> CleanStatistics + QuarantinedStatistics (TFDV) -> Statistics (clean.pb, raw.pb)
+  write pass:   Read -> Check -> Normalize -> WriteShards (Encode, Stage, Finalize) -> WrittenProfile
                               -> WriteQuarantine;  Check counts -> Counts
+TFDV runs once, in the fit pass, over the rows in their original units (stages.statistics).
 Small results are saved as JSON artifacts (stages.artifacts) for the driver to assemble the report from.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pipeline.files import write_json
 from pipeline.inputs.plan import InputPlan
 from pipeline.progress import PASSES, ProgressSink
 from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, DATA_DIR, INDEX_DIR, OUTPUTS, QUARANTINE,
-                                       QUARANTINE_DIR, RAW_PROFILE, RAW_STATS, SHARDS, TMP_DIR, StagedRun)
+                                       QUARANTINE_DIR, RAW_PROFILE, RAW_STATS, SHARDS, TMP_DIR, WRITTEN,
+                                       StagedRun)
 from pipeline.stages.check import CheckRows, SumCountsFn
 from pipeline.stages.fit import FitNormalization, outputs_json
 from pipeline.stages.normalize import Normalize
@@ -26,7 +29,8 @@ from pipeline.stages.profile import Profile, profile_json
 from pipeline.stages.quarantine import WriteQuarantine
 from pipeline.stages.read import ReadBatches
 from pipeline.stages.shards import WriteShards
-from pipeline.stages.statistics import WriteStatistics
+from pipeline.stages.statistics import CLEAN, QUARANTINED, AccumulateStatistics, WriteCleanAndRawStatistics
+from pipeline.stages.written import WrittenProfile
 
 PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
 
@@ -40,14 +44,17 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     def read(name: str, pass_name: str) -> beam.PCollection[pa.RecordBatch]:
         return p | name >> ReadBatches(plan=plan, progress=progress, pass_name=pass_name)
 
-    raw = read("ReadForProfile", PROFILE_PASS)
-    raw_profile = raw | "RawProfile" >> Profile(columns=columns, with_sketch=True)
-    # Two statistics threads: this pass's main thread (read + profile) waits on TFDV otherwise.
-    _ = raw | "RawStatistics" >> WriteStatistics(path=staged.stats(RAW_STATS), wrap=True, lanes=2)
+    raw_profile = read("ReadForProfile", PROFILE_PASS) | "RawProfile" >> Profile(columns=columns, with_sketch=True)
 
     fit_pass = read("ReadForFit", FIT_PASS) | "CheckForFit" >> CheckRows(
         compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
     clean_profile = fit_pass.clean | "CleanProfile" >> Profile(columns=columns, with_sketch=True)
+    # Two statistics threads for the clean rows: this pass's main thread (read + check) waits on TFDV otherwise.
+    _ = ((fit_pass.clean | "CleanStatistics" >> AccumulateStatistics(kind=CLEAN, lanes=2),
+          fit_pass.quarantine | "QuarantinedStatistics" >> AccumulateStatistics(kind=QUARANTINED))
+         | "StatisticsPartials" >> beam.Flatten()
+         | "Statistics" >> WriteCleanAndRawStatistics(clean_path=staged.stats(CLEAN_STATS),
+                                                      raw_path=staged.stats(RAW_STATS)))
     outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
                                                         method=config.normalize, filled=compiled.fills_missing,
                                                         indicators=compiled.indicators, frozen=frozen)
@@ -60,7 +67,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         num_shards=config.num_shards, data_dir=staged.path(DATA_DIR), index_dir=staged.path(INDEX_DIR),
         tmp_dir=staged.path(TMP_DIR),
         gzip=config.compression == "gzip")
-    _ = written | "CleanStatistics" >> WriteStatistics(path=staged.stats(CLEAN_STATS), wrap=False)
+    written_profile = written | "WrittenProfile" >> WrittenProfile()
     quarantine = write_pass.quarantine | "WriteQuarantine" >> WriteQuarantine(
         out_dir=staged.path(QUARANTINE_DIR), tmp_dir=staged.path(TMP_DIR),
         schema=plan.quarantine_schema)
@@ -69,6 +76,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: write_json(staged.artifact(RAW_PROFILE), profile_json(a)))
     _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: write_json(staged.artifact(CLEAN_PROFILE), profile_json(a)))
     _ = outputs | "SaveOutputs" >> beam.Map(lambda o: write_json(staged.artifact(OUTPUTS), outputs_json(o)))
+    _ = written_profile | "SaveWritten" >> beam.Map(lambda w: write_json(staged.artifact(WRITTEN), w.to_json()))
     _ = counts | "SaveCounts" >> beam.Map(lambda c: write_json(staged.artifact(COUNTS), c.to_json()))
     _ = (shards | "ListShards" >> beam.combiners.ToList()
          | "SaveShards" >> beam.Map(lambda s: write_json(staged.artifact(SHARDS), sorted(s, key=lambda d: d["path"]))))

@@ -103,8 +103,9 @@ class EncodedBatch:
 
 
 def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatch:
-    """A normalized batch (written columns, then PLACEMENT) -> its framed records by shard. Numeric batches are
-    encoded by the vectorized encoder, others by `encoder` (tfx_bsl's RecordBatchToExamplesEncoder)."""
+    """A normalized batch (written columns, then PLACEMENT) -> its framed records by shard. The vectorized
+    encoder takes float32, int64 and bytes columns; a batch it declines (free text of many lengths, long
+    lists) is encoded by `encoder` (tfx_bsl's RecordBatchToExamplesEncoder)."""
     names = batch.schema.names
     written = drop_columns(batch, PLACEMENT)
     framed = encode_framed(written)
