@@ -13,6 +13,11 @@ LABELS = ("label_prob:probability", "label_class:class=5")
 MISSING = ("tip=indicator:median",)  # the nullable column's policy in every bench run
 PASSTHROUGH = ("trip_id",)  # written as it is (int64), never a feature
 CHUNK = 250_000
+TABLE = "trips-{rows}{suffix}.parquet"  # file names under bench-data/ (the all-float table was table-N.parquet)
+
+
+def table_name(rows: int, text: bool = True) -> str:
+    return TABLE.format(rows=rows, suffix="" if text else "-notext")
 # Chicago-area community names (Zipf-like weights): a categorical string column of a few distinct lengths.
 CITIES = ["Loop", "Near North Side", "Lincoln Park", "Lake View", "West Town", "Near West Side", "Uptown",
           "Logan Square", "Hyde Park", "Edgewater", "Rogers Park", "Austin", "Evanston", "Oak Park", "O'Hare",

@@ -1,6 +1,6 @@
 """Where nanguard's CPU goes, kernel by kernel, outside Beam and without threads:
 
-    python -m benchmarks.kernels [INPUT]      (default: bench-data/table-1000000.parquet)
+    python -m benchmarks.kernels [INPUT]      (default: bench-data/trips-1000000.parquet)
 
 Streams INPUT through the pipeline's three passes (profile; checks, clean profile and TFDV statistics; checks,
 normalize, encode, compress, written-values profile) in one thread, batch by batch as the pipeline reads them, and prints the CPU seconds each per-row
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     from transforms.tfrecord_encoding import encode_framed
     from transforms.written_values import WrittenValues
 
-    path = argv[0] if argv else os.path.join(ROOT, "bench-data", "table-1000000.parquet")
+    path = argv[0] if argv else os.path.join(ROOT, "bench-data", "trips-1000000.parquet")
     config = RunConfig.from_settings(inputs=[path], output=os.path.join(ROOT, "bench-data", "out-kernels"),
                                      labels=list(LABELS), missing=list(MISSING), passthrough=list(PASSTHROUGH))
     plan = plan_inputs(config.inputs, config.format, ())

@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.data import write_table  # noqa: E402
+from benchmarks.data import table_name, write_table  # noqa: E402
 
 SMALL_ROWS = 2_000
 
@@ -73,12 +73,12 @@ def main() -> int:
     p.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
     a = p.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    data = os.path.join(a.workdir, f"table-{a.rows}.parquet")
+    data = os.path.join(a.workdir, table_name(a.rows))
     if not os.path.exists(data):
         print(f"writing {a.rows:,} rows to {data}", flush=True)
         write_table(data, a.rows)
     size_mb = os.path.getsize(data) / 2**20
-    small = os.path.join(a.workdir, f"table-{SMALL_ROWS}.parquet")
+    small = os.path.join(a.workdir, table_name(SMALL_ROWS))
     if not os.path.exists(small):
         write_table(small, SMALL_ROWS)
     out = os.path.join(a.workdir, "out-1")
@@ -103,7 +103,7 @@ def main() -> int:
         if key not in a.skip:
             r[key] = run_case(case, args, key)
     if a.scale_rows and "scale" not in a.skip:
-        big = os.path.join(a.workdir, f"table-{a.scale_rows}.parquet")
+        big = os.path.join(a.workdir, table_name(a.scale_rows))
         if not os.path.exists(big):
             print(f"writing {a.scale_rows:,} rows to {big}", flush=True)
             write_table(big, a.scale_rows)

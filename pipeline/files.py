@@ -78,8 +78,9 @@ def plain(obj):
     return obj
 
 
-def write_json(path: str, obj) -> str:
-    return write_text(path, json.dumps(plain(obj), indent=2, sort_keys=False, allow_nan=False))
+def write_json(path: str, obj, indent: int | None = 2) -> str:
+    """indent None: compact, for files only nanguard reads back (a run's artifacts)."""
+    return write_text(path, json.dumps(plain(obj), indent=indent, sort_keys=False, allow_nan=False))
 
 
 def size(path: str) -> int:

@@ -35,6 +35,11 @@ from pipeline.stages.written import WrittenProfile
 PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
 
 
+def _save(path: str, obj) -> str:
+    """An artifact: compact JSON, read back only by the driver."""
+    return write_json(path, obj, indent=None)
+
+
 def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config: RunConfig, staged: StagedRun,
           progress: ProgressSink | None = None, frozen: dict | None = None) -> None:
     """frozen: feature -> Scaling of a --baseline, applied as it is instead of fitting on the clean profile."""
@@ -73,12 +78,12 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         schema=plan.quarantine_schema)
     counts = write_pass.counts | "Counts" >> beam.CombineGlobally(SumCountsFn())
 
-    _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: write_json(staged.artifact(RAW_PROFILE), profile_json(a)))
-    _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: write_json(staged.artifact(CLEAN_PROFILE), profile_json(a)))
-    _ = outputs | "SaveOutputs" >> beam.Map(lambda o: write_json(staged.artifact(OUTPUTS), outputs_json(o)))
-    _ = written_profile | "SaveWritten" >> beam.Map(lambda w: write_json(staged.artifact(WRITTEN), w.to_json()))
-    _ = counts | "SaveCounts" >> beam.Map(lambda c: write_json(staged.artifact(COUNTS), c.to_json()))
+    _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: _save(staged.artifact(RAW_PROFILE), profile_json(a)))
+    _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: _save(staged.artifact(CLEAN_PROFILE), profile_json(a)))
+    _ = outputs | "SaveOutputs" >> beam.Map(lambda o: _save(staged.artifact(OUTPUTS), outputs_json(o)))
+    _ = written_profile | "SaveWritten" >> beam.Map(lambda w: _save(staged.artifact(WRITTEN), w.to_json()))
+    _ = counts | "SaveCounts" >> beam.Map(lambda c: _save(staged.artifact(COUNTS), c.to_json()))
     _ = (shards | "ListShards" >> beam.combiners.ToList()
-         | "SaveShards" >> beam.Map(lambda s: write_json(staged.artifact(SHARDS), sorted(s, key=lambda d: d["path"]))))
+         | "SaveShards" >> beam.Map(lambda s: _save(staged.artifact(SHARDS), sorted(s, key=lambda d: d["path"]))))
     _ = (quarantine | "ListQuarantine" >> beam.combiners.ToList()
-         | "SaveQuarantine" >> beam.Map(lambda q: write_json(staged.artifact(QUARANTINE), q)))
+         | "SaveQuarantine" >> beam.Map(lambda q: _save(staged.artifact(QUARANTINE), q)))
