@@ -17,6 +17,8 @@ warnings.filterwarnings("ignore")
 
 
 def nanguard(args: dict) -> dict:
+    """nanguard.run() on args["input"] (or the list args["inputs"]) with the bench table's flags, or those given
+    as "labels", "missing" and "passthrough"."""
     import logging
 
     import pipeline
@@ -26,8 +28,10 @@ def nanguard(args: dict) -> dict:
     import pipeline.stages.graph  # noqa: F401  TFDV case does (pipeline.run imports them after its cheap checks)
     run = pipeline.run
     started = time.perf_counter()
-    report = run(inputs=[args["input"]], output=args["output"], labels=list(LABELS), overwrite=True,
-                 missing=list(MISSING), passthrough=list(PASSTHROUGH), max_quarantine_fraction=0.01, beam_args=tuple(args.get("beam_args", ())))
+    report = run(inputs=list(args.get("inputs", [args["input"]])), output=args["output"],
+                 labels=list(args.get("labels", LABELS)), overwrite=True, missing=list(args.get("missing", MISSING)),
+                 passthrough=list(args.get("passthrough", PASSTHROUGH)), max_quarantine_fraction=0.01,
+                 beam_args=tuple(args.get("beam_args", ())))
     return {"seconds": time.perf_counter() - started, "rows": report["counts"]["input_rows"],
             "clean_rows": report["counts"]["clean_rows"], "quarantined_rows": report["counts"]["quarantined_rows"],
             "passed": report["passed"]}

@@ -20,10 +20,11 @@ ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string(),
                "int_list": pa.list_(pa.int64()), "float_list": pa.list_(pa.float64())}
 
 
-def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, origin: str,
+def conform(batch: pa.RecordBatch, kinds: dict, source: str | pa.Array, first_row: int | np.ndarray, origin: str,
             keep_original: frozenset = frozenset()) -> pa.RecordBatch:
     """origin: 'csv' (all text), 'tfrecord' (all lists) or 'parquet' (typed). Columns in `keep_original` also
-    ride along as read (ORIGINAL_PREFIX), for a verbatim quarantine."""
+    ride along as read (ORIGINAL_PREFIX), for a verbatim quarantine. source and first_row: the batch's file and
+    its first row's index, or (rows joined from several files) each row's file and row index."""
     n = batch.num_rows
     names = batch.schema.names
     if origin == "tfrecord":
@@ -57,8 +58,12 @@ def conform(batch: pa.RecordBatch, kinds: dict, source: str, first_row: int, ori
                           else pc.cast(scalar, target, safe=kind != "string"))
         else:
             arrays.append(_cast(arr, target, col))
-    arrays.append(pa.repeat(pa.scalar(source, pa.string()), n))
-    arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
+    if isinstance(source, str):
+        arrays.append(pa.repeat(pa.scalar(source, pa.string()), n))
+        arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
+    else:
+        arrays.append(source)
+        arrays.append(pa.array(np.asarray(first_row, dtype=np.int64)))
     out_names = list(kinds) + [SOURCE_FILE, ROW_INDEX]
     if origin != "parquet":
         arrays.append(_fault_texts(n, faults))

@@ -23,7 +23,7 @@ from transforms.labels import LabelSpec
 from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, indicator_name
 from transforms.conform import ARROW_TYPES
 from transforms.columns import SOURCE_TYPE_KEY
-from transforms.text_values import infer_kind, widened_kind
+from transforms.text_values import infer_kinds, widened_kind
 
 FORMATS = ("csv", "parquet", "tfrecord")
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".tfrecord": "tfrecord",
@@ -251,14 +251,13 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
                 open_kinds = [n for n, k in kinds.items() if k in (None, "int") and n not in vector_columns]
                 if not first and not open_kinds:
                     break
-                for i, name in enumerate(names):
-                    if name in vector_columns:
-                        continue
-                    if first:
-                        kind = infer_kind(batch.column(i)) if batch.num_rows else None
+                if first and batch.num_rows:
+                    scalar = [i for i, name in enumerate(names) if name not in vector_columns]
+                    for i, kind in zip(scalar, infer_kinds([batch.column(i) for i in scalar])):
                         empty = batch.column(i).null_count == batch.num_rows
-                        kinds[name] = None if kind == "string" and empty else kind
-                    elif name in open_kinds:
+                        kinds[names[i]] = None if kind == "string" and empty else kind
+                for i, name in enumerate(names):
+                    if not first and name in open_kinds:
                         kinds[name] = widened_kind(kinds[name], batch.column(i))
                 first = False
         except (pa.ArrowInvalid, OSError) as e:

@@ -3,12 +3,14 @@
 Units (a CSV or TFRecord file; a Parquet row group, or consecutive small ones up to 65,536 rows) are grouped
 into tasks (consecutive small units, InputPlan.tasks) that the runner spreads over workers; each unit streams
 in batches (inputs.formats), conformed to the plan's schema with its source file and row index attached.
-Batches smaller than MIN_BATCH_ROWS (small files, small row groups) are joined, across the units of a task,
-into one: every later step costs something per batch, and a thousand 20-row batches cost a thousand times.
+Raw batches smaller than MIN_BATCH_ROWS (small files, small row groups) are joined, across the units of a
+task, before they are conformed: every step from parsing on costs something per batch, and a thousand 20-row
+batches cost it a thousand times.
 """
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 
 from pipeline.inputs.formats import raw_batches
@@ -19,7 +21,7 @@ from pipeline.errors import InputError
 from transforms.conform import ConformError, conform
 
 
-MIN_BATCH_ROWS = 8192  # smaller conformed batches wait to be joined with the next ones of their task
+MIN_BATCH_ROWS = 8192  # smaller raw batches wait to be joined with the next ones of their task
 
 
 class ReadUnitFn(beam.DoFn):
@@ -37,42 +39,57 @@ class ReadUnitFn(beam.DoFn):
             self._writer = self._progress.writer(self._pass)
 
     def process(self, task: tuple[ReadUnit, ...]):
-        pending: list[pa.RecordBatch] = []
+        pending: list[tuple[pa.RecordBatch, ReadUnit, int]] = []  # raw batches, joined before conforming
         rows = 0
         for unit in task:
-            for batch in self._unit_batches(unit):
-                if pending and batch.schema != pending[0].schema:
-                    yield _joined(pending)
+            for raw, first in self._raw_batches(unit):
+                if pending and raw.schema != pending[0][0].schema:
+                    yield self._conform(pending)
                     pending, rows = [], 0
-                pending.append(batch)
-                rows += batch.num_rows
+                pending.append((raw, unit, first))
+                rows += raw.num_rows
                 if rows >= MIN_BATCH_ROWS:
-                    yield _joined(pending)
+                    yield self._conform(pending)
                     pending, rows = [], 0
         if pending:
-            yield _joined(pending)
+            yield self._conform(pending)
 
-    def _unit_batches(self, unit: ReadUnit):
+    def _raw_batches(self, unit: ReadUnit):
+        """(raw batch, index of its first row in the file) of one unit."""
         first = unit.row_offset
         for raw in raw_batches(self._format, unit.path, unit.columns, unit.row_groups, unit.delimiter):
             if raw.num_rows:
-                try:
-                    yield conform(raw, self._kinds, unit.path, first, self._format, self._keep_original)
-                except ConformError as e:
-                    raise InputError(f"{unit.path}: {e}") from None
+                yield raw, first
                 first += raw.num_rows
                 if self._writer is not None:
                     self._writer.add(rows=raw.num_rows)
 
+    def _conform(self, parts: list[tuple[pa.RecordBatch, ReadUnit, int]]) -> pa.RecordBatch:
+        """One conformed batch of raw batches (of one or several files), each row keeping its file and index."""
+        if len(parts) == 1:
+            raw, unit, first = parts[0]
+            return self._conform_one(raw, unit.path, first)
+        joined = pa.Table.from_batches([raw for raw, _, _ in parts]).combine_chunks().to_batches()[0]
+        paths = list(dict.fromkeys(unit.path for _, unit, _ in parts))
+        codes = np.concatenate([np.full(raw.num_rows, paths.index(unit.path), np.int32) for raw, unit, _ in parts])
+        sources = pa.array(paths, pa.string()).take(pa.array(codes))
+        rows = np.concatenate([np.arange(first, first + raw.num_rows, dtype=np.int64) for raw, _, first in parts])
+        try:
+            return conform(joined, self._kinds, sources, rows, self._format, self._keep_original)
+        except ConformError as e:
+            for raw, unit, first in parts:  # name the file the fault is in
+                self._conform_one(raw, unit.path, first)
+            raise InputError(f"{paths[0]} (or another of the {len(paths)} files read with it): {e}") from None
+
+    def _conform_one(self, raw: pa.RecordBatch, path: str, first: int) -> pa.RecordBatch:
+        try:
+            return conform(raw, self._kinds, path, first, self._format, self._keep_original)
+        except ConformError as e:
+            raise InputError(f"{path}: {e}") from None
+
     def finish_bundle(self):
         if self._writer is not None:
             self._writer.flush()
-
-
-def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 class ReadBatches(beam.PTransform):
