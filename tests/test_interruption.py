@@ -12,7 +12,7 @@ from pipeline.training.dataset import GateNotPassedError, load_dataset
 from pipeline.report.gate import read_report
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from benchmarks.data import LABELS, write_table  # noqa: E402
+from benchmarks.data import LABELS, MISSING, PASSTHROUGH, write_table  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NANGUARD = os.path.join(os.path.dirname(sys.executable), "nanguard")
@@ -29,6 +29,10 @@ def _start(src, out, overwrite=False):
     args = [NANGUARD, "run", "--input", src, "--output", out, "--max-quarantine-fraction", "0.01"]
     for label in LABELS:
         args += ["--label", label]
+    for policy in MISSING:
+        args += ["--missing", policy]
+    for column in PASSTHROUGH:
+        args += ["--passthrough", column]
     if overwrite:
         args.append("--overwrite")
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

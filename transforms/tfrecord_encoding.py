@@ -131,6 +131,16 @@ class FramedRecords:
                     start += member.size
         return blocks
 
+    def rows_by_key(self, keys: np.ndarray, n: int) -> list[np.ndarray]:
+        """For each key, the batch rows whose records by_key() emits for it, in the order it emits them (group
+        by group, rows ascending within a group): what a shard index must list beside the records."""
+        parts: list[list[np.ndarray]] = [[] for _ in range(n)]
+        for rows, _ in self._groups:
+            for key, member in enumerate(rows_by_shard(keys[rows], n)):
+                if member.size:
+                    parts[key].append(rows[member])
+        return [np.concatenate(p) if p else np.empty(0, np.int64) for p in parts]
+
 
 def encode_framed(batch: pa.RecordBatch) -> FramedRecords | None:
     """The batch as framed tf.Example records, or None when the fast path does not apply (a type other than
