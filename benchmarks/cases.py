@@ -160,6 +160,10 @@ def baseline(args: dict) -> dict:
     offsets = pa.array(np.arange(clean.num_rows + 1, dtype=np.int32))
     arrays, names = [], []
     for c in clean.column_names:
+        if pa.types.is_string(clean.column(c).type):  # tf.Example bytes
+            arrays.append(pa.ListArray.from_arrays(offsets, clean.column(c).combine_chunks().cast(pa.binary())))
+            names.append(c)
+            continue
         v = clean.column(c).to_numpy()
         if c in features:
             v = ((v - v.mean()) / (v.std() or 1.0)).astype(np.float32)
