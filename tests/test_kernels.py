@@ -298,7 +298,7 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
             f.flush()
             ours = [r.numpy() for r in tf.data.TFRecordDataset(f.name)]  # checks lengths and CRCs
         expected = [row for rows in group_rows for row in rows if keys[row] == key]
-        assert framed.rows_by_key(keys, 3)[key].tolist() == expected  # what the shard index lists
+        assert framed.split(keys, 3)[1][key].tolist() == expected  # what the shard index lists
         assert len(ours) == len(expected)
         for record, row in zip(ours, expected):
             assert canonical(record) == canonical(theirs[row])

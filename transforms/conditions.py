@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.columns import BatchView, is_numeric
-from transforms.row_checks import Reasons
+from transforms.row_checks import Reasons, membership
 
 _NUMPY_OPS = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
               ">=": np.greater_equal}
@@ -48,12 +48,10 @@ class IsIn:
     values: tuple
 
     def mask(self, view: BatchView) -> np.ndarray:
-        arr = view.column(self.column)
-        if is_numeric(arr.type):
-            values, missing = view.numeric(self.column)
-            return np.isin(values, np.array([float(v) for v in self.values])) & ~missing
-        member = pc.is_in(arr, value_set=pa.array([str(v) for v in self.values], arr.type))
-        return member.fill_null(False).to_numpy(zero_copy_only=False)
+        numeric = is_numeric(view.column(self.column).type)
+        member, present = membership(view, self.column, np.array([float(v) for v in self.values]) if numeric
+                                     else np.empty(0), pa.array([str(v) for v in self.values], pa.string()))
+        return member & present
 
 
 @dataclasses.dataclass(frozen=True)

@@ -157,7 +157,7 @@ class Between(_NonNullDomain):
         return lo, hi
 
 
-def _membership(view: BatchView, column: str, numbers: np.ndarray, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def membership(view: BatchView, column: str, numbers: np.ndarray, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(value is in the set, value is evaluated: present and, for numbers, not NaN) per row."""
     arr = view.column(column)
     if is_numeric(arr.type):
@@ -197,7 +197,7 @@ class _SetMembership(_NonNullDomain):
                f"action={self.action!r})"
 
     def evaluate(self, view: BatchView) -> Reasons:
-        member, evaluated = _membership(view, self.column, self._numbers, self._texts)
+        member, evaluated = membership(view, self.column, self._numbers, self._texts)
         yield reason(self._reason, self.column), (member if self._unexpected_member else ~member) & evaluated
 
 

@@ -120,7 +120,13 @@ class FramedRecords:
         """For each key 0..n-1, the framed records of the rows holding it (keys: one int per batch row) as
         contiguous uint8 blocks: group by group, rows ascending within a group. Each group is copied once, its
         rows sorted by key, and the blocks are slices of that copy."""
+        return self.split(keys, n)[0]
+
+    def split(self, keys: np.ndarray, n: int) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
+        """(by_key's blocks, and for each key the batch rows its blocks hold, in their order): what a shard
+        index must list beside the records."""
         blocks: list[list[np.ndarray]] = [[] for _ in range(n)]
+        rows_of: list[list[np.ndarray]] = [[] for _ in range(n)]
         for rows, framed in self._groups:
             members = rows_by_shard(keys[rows], n)
             ordered = framed[np.concatenate(members)]
@@ -128,18 +134,9 @@ class FramedRecords:
             for key, member in enumerate(members):
                 if member.size:
                     blocks[key].append(ordered[start:start + member.size])
+                    rows_of[key].append(rows[member])
                     start += member.size
-        return blocks
-
-    def rows_by_key(self, keys: np.ndarray, n: int) -> list[np.ndarray]:
-        """For each key, the batch rows whose records by_key() emits for it, in the order it emits them (group
-        by group, rows ascending within a group): what a shard index must list beside the records."""
-        parts: list[list[np.ndarray]] = [[] for _ in range(n)]
-        for rows, _ in self._groups:
-            for key, member in enumerate(rows_by_shard(keys[rows], n)):
-                if member.size:
-                    parts[key].append(rows[member])
-        return [np.concatenate(p) if p else np.empty(0, np.int64) for p in parts]
+        return blocks, [np.concatenate(r) if r else np.empty(0, np.int64) for r in rows_of]
 
 
 def encode_framed(batch: pa.RecordBatch) -> FramedRecords | None:

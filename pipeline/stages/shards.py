@@ -120,7 +120,7 @@ def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatc
         sel = source_of == code
         shards[sel] = shard_ids(source, rows[sel], num_shards)
     if framed is not None:  # records in layout-group order: the ids follow the same order
-        blocks, members = framed.by_key(shards, num_shards), framed.rows_by_key(shards, num_shards)
+        blocks, members = framed.split(shards, num_shards)
     else:
         members = rows_by_shard(shards, num_shards)
         blocks = [[frame_records([records[i] for i in m])] for m in members]
