@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import pickle
 import uuid
 import zlib
@@ -48,46 +49,38 @@ def _gzip_compressor():
 
 
 # Encoded chunks a bundle may have queued for the writer thread before process() waits for the oldest.
-MAX_PENDING_WRITES = 8
+MAX_PENDING_WRITES = 4
 
 
 class _StagedShard:
-    """One bundle's temp file for one shard: framed records, gzip-compressed as they arrive when asked."""
+    """One bundle's temp file for one shard: framed records, gzip-compressed as they arrive when asked, and its
+    sidecar of their (source file, row index), appended chunk by chunk so memory does not grow with rows."""
 
     def __init__(self, path: str, gzip: bool):
         self.path, self.rows = path, 0
         self._file = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._ids = FileSystems.create(ids_path(path), compression_type=CompressionTypes.UNCOMPRESSED)
         self._comp = _gzip_compressor() if gzip else None
-        self._names: dict[str, int] = {}
-        self._codes: list[np.ndarray] = []
-        self._rows: list[np.ndarray] = []
 
-    def add_ids(self, names: list, codes: np.ndarray, rows: np.ndarray) -> None:
-        """The (source file, row index) of the records just queued, in their order."""
-        local = np.array([self._names.setdefault(n, len(self._names)) for n in names], dtype=np.int32)
-        self._codes.append(local[codes])
-        self._rows.append(rows)
-
-    def write(self, blocks) -> None:
-        """Appends framed records: bytes-like blocks (contiguous uint8 arrays or bytes), in order."""
+    def write(self, blocks, ids: tuple[list, np.ndarray, np.ndarray]) -> None:
+        """Appends framed records (bytes-like blocks: contiguous uint8 arrays or bytes, in order) and their ids:
+        (source file names, each record's index into them, each record's row index)."""
         for block in blocks:
             if self._comp:
                 self._file.write(self._comp.compress(block))
             else:  # bytes for any Beam filesystem's writer, not only local files
                 self._file.write(block if isinstance(block, bytes) else block.tobytes())
+        self._ids.write(pickle.dumps(ids, protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         if self._comp:
             self._file.write(self._comp.flush())
         self._file.close()
-        ids = {"names": list(self._names), "codes": np.concatenate(self._codes or [np.empty(0, np.int32)]),
-               "rows": np.concatenate(self._rows or [np.empty(0, np.int64)])}
-        with FileSystems.create(ids_path(self.path), compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(pickle.dumps(ids, protocol=pickle.HIGHEST_PROTOCOL))
+        self._ids.close()
 
 
 def ids_path(staged: str) -> str:
-    """The sidecar of a temp shard file: its records' (source file, row index)."""
+    """The sidecar of a temp shard file: its records' (source file, row index), as successive pickled chunks."""
     return staged + ".ids"
 
 
@@ -198,8 +191,7 @@ class StageShardsFn(beam.DoFn):
         for k in sorted(encoded.blocks):
             f = self._open(k, *encoded.first[k])
             f.rows += encoded.rows[k]
-            f.add_ids(*encoded.ids[k])
-            self._writer.submit(f.write, encoded.blocks[k])
+            self._writer.submit(f.write, encoded.blocks[k], encoded.ids[k])
         return ()
 
     def _open(self, shard: int, source: str, first_row: int) -> _StagedShard:
@@ -255,10 +247,11 @@ class FinalizeShardFn(beam.DoFn):
         sources, rows = [], []
         for tmp in staged:
             with FileSystems.open(ids_path(tmp), compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                ids = pickle.loads(f.read())
-            names = pa.array(ids["names"], pa.string())
-            sources.append(pa.DictionaryArray.from_arrays(pa.array(ids["codes"], pa.int32()), names))
-            rows.append(pa.array(ids["rows"], pa.int64()))
+                chunks = io.BytesIO(f.read())
+            while chunks.tell() < len(chunks.getbuffer()):
+                names, codes, row_index = pickle.load(chunks)
+                sources.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string())))
+                rows.append(pa.array(row_index, pa.int64()))
         empty = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
         table = pa.table({SOURCE_FILE: pa.chunked_array(sources or [empty]).cast(pa.string()),
                           ROW_INDEX: pa.chunked_array(rows or [pa.array([], pa.int64())])})
