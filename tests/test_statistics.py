@@ -148,3 +148,27 @@ def test_worker_reset_drops_what_a_failed_bundle_queued():
     worker.drain()
     assert seen == []
     worker.close()
+
+
+def test_background_partials_are_released_once_emitted():
+    """A DoFn instance outlives its bundle (runners cache them): what it emitted must not stay referenced, or a
+    pass's accumulators stay in memory through the next pass."""
+    from pipeline.stages.background import AccumulateInBackground
+
+    class Sum(AccumulateInBackground):
+        def new_partial(self, lane):
+            return [0]
+
+        def add(self, partial, batch):
+            partial[0] += batch.num_rows
+
+        def output(self, partial):
+            return partial[0]
+
+    fn = Sum("test", lanes=2)
+    fn.start_bundle()
+    for b in BATCHES:
+        fn.process(b)
+    assert sorted(v.value for v in fn.finish_bundle()) == [500, 4000]  # round-robin over the two lanes: 1000 + 3000, 500
+    assert fn._partials == []
+    fn.teardown()

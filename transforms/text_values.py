@@ -38,7 +38,7 @@ def infer_kinds(arrays: list[pa.Array]) -> list[str]:
     if not arrays:
         return []
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-    text = clean_text(pa.concat_arrays([a.cast(pa.string()) for a in arrays]))
+    text = clean_text(pa.concat_arrays([a if a.type == pa.string() else a.cast(pa.string()) for a in arrays]))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
 
     def per_column(mask: np.ndarray) -> np.ndarray:

@@ -6,6 +6,8 @@ read units through them. TensorFlow is imported only when a TFRecord file is rea
 """
 from __future__ import annotations
 
+import csv
+
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -38,9 +40,8 @@ DELIMITERS = (",", ";", "\t", "|")  # what sniffing considers, comma first on ti
 SNIFF_BYTES = 64 << 10
 
 
-def sniff_delimiter(path: str) -> str:
-    """The field separator of a CSV file from its header line: the candidate that occurs most often outside
-    quotes (a comma when none does: a one-column file)."""
+def csv_head(path: str) -> str:
+    """The first SNIFF_BYTES of a CSV file as text (a UTF-8 BOM dropped); UTF-16 is refused."""
     try:
         with open_input(path) as f:
             head = f.read(SNIFF_BYTES)
@@ -49,7 +50,22 @@ def sniff_delimiter(path: str) -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 3 and head[1:4:2] == b"\x00\x00"):
         raise InputError(f"{path}: UTF-16 text; nanguard reads UTF-8 CSV. Re-encode it, e.g. "
                          f"iconv -f UTF-16 -t UTF-8 {path.rsplit('/', 1)[-1]} > out.csv")
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def header_guess(head: str, delimiter: str) -> tuple[str, ...] | None:
+    """The header's column names as Python's csv module reads its first line; None when that line may not be
+    the whole header (it ends inside quotes). Only a guess: the caller confirms it against Arrow's reader."""
+    line = head.split("\n", 1)[0].rstrip("\r")
+    if line.count('"') % 2:
+        return None
+    return tuple(next(csv.reader([line], delimiter=delimiter)))
+
+
+def sniff_delimiter(path: str, head: str | None = None) -> str:
+    """The field separator of a CSV file from its header line: the candidate that occurs most often outside
+    quotes (a comma when none does: a one-column file). head: csv_head(path), when the caller has it."""
+    text = csv_head(path) if head is None else head
     line = text.split("\n", 1)[0].rstrip("\r")
     unquoted = "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)
     counts = {d: unquoted.count(d) for d in DELIMITERS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import pyarrow as pa
@@ -18,7 +19,7 @@ from expectations.missing_policy import ALL_FEATURES
 from pipeline.errors import ConfigError, InputError
 from pipeline.files import is_remote, match, size
 from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
-                                     read_record_batches, sniff_delimiter)
+                                     read_record_batches, sniff_delimiter, csv_head, header_guess)
 from transforms.labels import LabelSpec
 from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, indicator_name
 from transforms.conform import ARROW_TYPES
@@ -35,6 +36,7 @@ SEQUENCE_PROBE = 100  # records checked for tf.SequenceExample feature_lists
 
 UNIT_ROWS = 65_536  # Parquet row groups are read together up to this many rows
 UNIT_BYTES = 64 << 20  # or this many (uncompressed) bytes
+PLAN_THREADS = min(4, os.cpu_count() or 1)  # files inspected at a time while planning (more contend for the GIL)
 TASK_BYTES = 8 << 20  # consecutive read units smaller than this are read as one task (one bundle), e.g. small files
 
 
@@ -164,15 +166,14 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
         fmt = kinds_seen[0]
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
-    inspect = {"csv": _inspect_csv, "parquet": _inspect_parquet, "tfrecord": _inspect_tfrecord}[fmt]
+    inspect = {"csv": lambda path, vector: _inspect_csv(path, vector, delimiter), "parquet": _inspect_parquet,
+               "tfrecord": _inspect_tfrecord}[fmt]
     units: list[ReadUnit] = []
     kinds: dict[str, str] = {}
     where: dict[str, str] = {}
     originals: dict[str, pa.DataType | None] = {}
     any_rows = False
-    for path in files:
-        file_units, file_kinds, has_rows = (_inspect_csv(path, vector_columns, delimiter) if fmt == "csv"
-                                            else inspect(path, vector_columns))
+    for path, (file_units, file_kinds, has_rows) in zip(files, _inspect_in_order(files, inspect, vector_columns)):
         any_rows |= has_rows
         if fmt != "tfrecord" and kinds and set(file_kinds) != set(kinds):
             _schema_drift(files[0], path, set(kinds), set(file_kinds))
@@ -228,41 +229,63 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
     """A CSV file's columns and kinds. Kinds come from the first CSV_SAMPLE_BYTES; when the file is longer, the
     rest is read too for the columns that could still change (integer columns that meet a decimal, columns
     empty so far), so a kind never depends on where in the file a value sits."""
-    delimiter = delimiter or sniff_delimiter(path)
-    with open_input(path) as f:
-        try:
-            head = csv_reader(f, None, CSV_SAMPLE_BYTES, delimiter)
-            names = tuple(head.schema.names)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise csv_problem(path, e) from None
+    head = csv_head(path)
+    delimiter = delimiter or sniff_delimiter(path, head)
+    guess = header_guess(head, delimiter)
+    if guess is not None and len(set(guess)) == len(guess):
+        # One Arrow reader for the header and the kinds, when Python's reading of the header is Arrow's too.
+        with open_input(path) as f:
+            try:
+                reader = csv_reader(f, guess, CSV_SAMPLE_BYTES, delimiter)
+                if tuple(reader.schema.names) == guess:
+                    kinds, any_rows = _scan_kinds(reader, guess, vector_columns)
+                    return [ReadUnit(path, guess, delimiter=delimiter, nbytes=size(path))], kinds, any_rows
+            except (pa.ArrowInvalid, OSError) as e:
+                raise csv_problem(path, e, guess) from None
+    names = _header_names(path, delimiter)
     _no_duplicates(path, names)
-    kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
-    any_rows = False
     with open_input(path) as f:
         try:
-            reader = csv_reader(f, names, CSV_SAMPLE_BYTES, delimiter)
-            first = True
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                any_rows |= batch.num_rows > 0
-                open_kinds = [n for n, k in kinds.items() if k in (None, "int") and n not in vector_columns]
-                if not first and not open_kinds:
-                    break
-                if first and batch.num_rows:
-                    scalar = [i for i, name in enumerate(names) if name not in vector_columns]
-                    for i, kind in zip(scalar, infer_kinds([batch.column(i) for i in scalar])):
-                        empty = batch.column(i).null_count == batch.num_rows
-                        kinds[names[i]] = None if kind == "string" and empty else kind
-                for i, name in enumerate(names):
-                    if not first and name in open_kinds:
-                        kinds[name] = widened_kind(kinds[name], batch.column(i))
-                first = False
+            kinds, any_rows = _scan_kinds(csv_reader(f, names, CSV_SAMPLE_BYTES, delimiter), names, vector_columns)
         except (pa.ArrowInvalid, OSError) as e:
             raise csv_problem(path, e, names) from None
     return [ReadUnit(path, names, delimiter=delimiter, nbytes=size(path))], kinds, any_rows
+
+
+def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[str, str | None], bool]:
+    """(kinds, whether there is a row) from a text reader of the file: the first batch decides, later batches
+    only widen the columns that could still change."""
+    kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
+    any_rows = False
+    first = True
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        any_rows |= batch.num_rows > 0
+        open_kinds = [n for n, k in kinds.items() if k in (None, "int") and n not in vector_columns]
+        if not first and not open_kinds:
+            break
+        if first and batch.num_rows:
+            scalar = [i for i, name in enumerate(names) if name not in vector_columns]
+            for i, kind in zip(scalar, infer_kinds([batch.column(i) for i in scalar])):
+                empty = batch.column(i).null_count == batch.num_rows
+                kinds[names[i]] = None if kind == "string" and empty else kind
+        for i, name in enumerate(names):
+            if not first and name in open_kinds:
+                kinds[name] = widened_kind(kinds[name], batch.column(i))
+        first = False
+    return kinds, any_rows
+
+
+def _header_names(path: str, delimiter: str) -> tuple[str, ...]:
+    """The header as Arrow's CSV reader reads it."""
+    with open_input(path) as f:
+        try:
+            return tuple(csv_reader(f, None, CSV_SAMPLE_BYTES, delimiter).schema.names)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise csv_problem(path, e) from None
 
 
 def _inspect_parquet(path: str, vector_columns):
@@ -330,6 +353,21 @@ def _inspect_tfrecord(path: str, vector_columns):
             multi = name in vector_columns or bool((arr.value_lengths().to_numpy(zero_copy_only=False)[present] > 1).any())
             kinds[name] = base + "_list" if multi and base != "string" else base
     return [ReadUnit(path, tuple(kinds), nbytes=size(path))], kinds, bool(records)
+
+
+def _inspect_in_order(files: list[str], inspect, vector_columns):
+    """Each file's inspection, in file order, PLAN_THREADS files at a time: opening, reading and Arrow's kernels
+    release the GIL, and on an object store each file costs round trips. A file's error is raised when its turn
+    comes, as in a sequential loop (files after it are not waited for)."""
+    if len(files) == 1:
+        yield inspect(files[0], vector_columns)
+        return
+    pool = ThreadPoolExecutor(max_workers=PLAN_THREADS, thread_name_prefix="nanguard-plan")
+    try:
+        for future in [pool.submit(inspect, path, vector_columns) for path in files]:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _no_sequence_examples(path: str, records: list[bytes]) -> None:
