@@ -6,7 +6,9 @@ its bundle commits (its outputs are discarded, its temp files stay behind); atte
 as on another worker, processes the same bundle and commits; the finalize step sees only committed outputs.
 """
 import glob
+import hashlib
 import os
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -55,7 +57,7 @@ def test_a_retried_shard_bundle_writes_each_row_exactly_once(tmp_path):
     retry.start_bundle()
     for e in encoded:
         retry.process(e)
-    staged = [o.value for o in retry.finish_bundle()]  # WindowedValue((shard, (path, rows)))
+    staged = [o.value for o in retry.finish_bundle()]  # WindowedValue((shard, (path, rows, sha256)))
 
     by_shard = {k: [] for k in range(SHARDS)}
     for shard, entry in staged:
@@ -98,3 +100,34 @@ def test_a_retried_quarantine_bundle_writes_each_row_exactly_once(tmp_path):
     table = pq.read_table(os.path.join(str(tmp_path), result["path"]))
     assert result["rows"] == table.num_rows == 40
     assert sorted(table.column(ROW_INDEX).to_pylist()) == list(range(40))
+
+
+def test_a_shard_of_one_temp_file_is_renamed_with_the_hash_of_its_bytes_and_a_retried_finalize_agrees(tmp_path):
+    tmp, data = str(tmp_path / "_tmp"), str(tmp_path / "data")
+    os.makedirs(tmp)
+    os.makedirs(data)
+    columns = (OutputColumn("x", "feature", "float32", Scaling("none", 0.0, 1.0)),)
+    encoded = encode_batch(normalize_batch(_batch(0, 400), columns), 1, RecordBatchToExamplesEncoder())
+    stage = StageShardsFn(tmp, gzip=True)
+    stage.setup()
+    stage.start_bundle()
+    stage.process(encoded)
+    [(shard, entry)] = [o.value for o in stage.finish_bundle()]
+    stage.teardown()
+    shutil.copy(entry[0] + ".ids", os.path.join(tmp, "keep.ids"))  # to restore what the first attempt deletes
+    with open(entry[0], "rb") as f:
+        staged_bytes = f.read()
+    os.rmdir(data)  # the data directory need not exist yet: the rename makes it
+    finalize = FinalizeShardFn(data, str(tmp_path / "index"), 1, gzip=True)
+    first = next(finalize.process((shard, {"all": [None], "staged": [entry]})))
+    path = os.path.join(str(tmp_path), first["path"])
+    with open(path, "rb") as f:
+        assert f.read() == staged_bytes and hashlib.sha256(staged_bytes).hexdigest() == first["sha256"]
+    assert not os.path.exists(entry[0])  # renamed, not copied
+    # A retried step after the rename (the attempt died before it finished): the shard is already in place.
+    with open(entry[0] + ".ids", "wb") as f, open(os.path.join(tmp, "keep.ids"), "rb") as kept:
+        f.write(kept.read())
+    again = next(finalize.process((shard, {"all": [None], "staged": [entry]})))
+    assert again == first
+    assert sorted(tf.train.Example.FromString(r.numpy()).features.feature["x"].float_list.value[0]
+                  for r in tf.data.TFRecordDataset(path, "GZIP")) == list(range(400))

@@ -61,22 +61,31 @@ class _StagedShard:
         self._file = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
         self._ids = FileSystems.create(ids_path(path), compression_type=CompressionTypes.UNCOMPRESSED)
         self._comp = _gzip_compressor() if gzip else None
+        self._digest = hashlib.sha256()  # of the bytes as written: a shard of one temp file is this file
 
     def write(self, blocks, ids: tuple[list, np.ndarray, np.ndarray]) -> None:
         """Appends framed records (bytes-like blocks: contiguous uint8 arrays or bytes, in order) and their ids:
         (source file names, each record's index into them, each record's row index)."""
         for block in blocks:
             if self._comp:
-                self._file.write(self._comp.compress(block))
+                self._put(self._comp.compress(block))
             else:  # bytes for any Beam filesystem's writer, not only local files
-                self._file.write(block if isinstance(block, bytes) else block.tobytes())
+                self._put(block if isinstance(block, bytes) else block.tobytes())
         self._ids.write(pickle.dumps(ids, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _put(self, data: bytes) -> None:
+        self._file.write(data)
+        self._digest.update(data)
 
     def close(self) -> None:
         if self._comp:
-            self._file.write(self._comp.flush())
+            self._put(self._comp.flush())
         self._file.close()
         self._ids.close()
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
 
 def ids_path(staged: str) -> str:
@@ -206,7 +215,7 @@ class StageShardsFn(beam.DoFn):
             self._writer.submit(f.close)
         self._writer.drain()
         for shard, f in sorted(self._files.items()):
-            yield bundle_output((shard, (f.path, f.rows)))
+            yield bundle_output((shard, (f.path, f.rows, f.sha256)))
 
     def teardown(self):
         if getattr(self, "_writer", None) is not None:  # setup may have failed before creating it
@@ -224,9 +233,29 @@ class FinalizeShardFn(beam.DoFn):
         staged = sorted(groups["staged"])
         name = f"part-{shard:05d}-of-{self._num_shards:05d}.tfrecord" + (".gz" if self._gzip else "")
         path = FileSystems.join(self._data_dir, name)
+        if len(staged) == 1:  # the common case, one bundle wrote the shard: its bytes are the shard's, hashed
+            tmp, _, sha256 = staged[0]  # as they were written, and renamed rather than copied
+            if FileSystems.exists(tmp):  # (else an earlier attempt of this step renamed it already)
+                if FileSystems.exists(path):
+                    FileSystems.delete([path])
+                elif not FileSystems.exists(self._data_dir):
+                    FileSystems.mkdirs(self._data_dir)  # create() makes parents; rename() does not
+                FileSystems.rename([tmp], [path])
+        else:
+            sha256 = self._concatenate([tmp for tmp, _, _ in staged], path)
+        index = self._write_index(shard, [tmp for tmp, _, _ in staged])
+        leftovers = [p for tmp, _, _ in staged for p in (tmp, ids_path(tmp)) if FileSystems.exists(p)]
+        if leftovers:
+            FileSystems.delete(leftovers)
+        yield {"path": f"data/{name}", "rows": int(sum(r for _, r, _ in staged)), "sha256": sha256,
+               "index": index}
+
+    def _concatenate(self, staged: list[str], path: str) -> str:
+        """The shard as its temp files' bytes in name order (a valid empty gzip file when there are none); its
+        SHA-256."""
         digest = hashlib.sha256()
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            for tmp, _ in staged:
+            for tmp in staged:
                 with FileSystems.open(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                     while chunk := f.read(_CHUNK):
                         digest.update(chunk)
@@ -235,11 +264,7 @@ class FinalizeShardFn(beam.DoFn):
                 empty = gzip_member(b"")
                 digest.update(empty)
                 out.write(empty)
-        index = self._write_index(shard, [tmp for tmp, _ in staged])
-        if staged:
-            FileSystems.delete([p for tmp, _ in staged for p in (tmp, ids_path(tmp))])
-        yield {"path": f"data/{name}", "rows": int(sum(r for _, r in staged)), "sha256": digest.hexdigest(),
-               "index": index}
+        return digest.hexdigest()
 
     def _write_index(self, shard: int, staged: list[str]) -> str:
         """index/part-SSSSS-of-NNNNN.parquet: row k holds the __source_file and __row_index of the shard's
