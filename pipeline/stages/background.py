@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import apache_beam as beam
-import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
@@ -43,16 +42,6 @@ def release_freed_memory() -> None:
     """Hand memory that threads freed back to the OS (glibc keeps it in each thread's arena otherwise)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
-
-
-def return_arrow_memory_promptly() -> None:
-    """Arrow's jemalloc pool returns freed pages to the OS at once instead of after its decay time: the passes'
-    batches come and go every few milliseconds, and the pages they left counted in the peak RSS (about 50-100 MB
-    at 1M rows; BENCHMARKS.md). Process-wide, and a no-op where Arrow was built without jemalloc."""
-    try:
-        pa.jemalloc_set_decay_ms(0)
-    except NotImplementedError:
-        pass
 
 
 def bundle_output(value) -> WindowedValue:

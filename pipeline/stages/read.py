@@ -17,7 +17,6 @@ from pipeline.inputs.formats import raw_batches
 from pipeline.inputs.plan import InputPlan, ReadUnit
 from pipeline.progress import ProgressSink
 from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
-from pipeline.stages.background import return_arrow_memory_promptly
 from pipeline.errors import InputError
 from transforms.conform import ConformError, conform
 
@@ -36,7 +35,6 @@ class ReadUnitFn(beam.DoFn):
         self._writer = None
 
     def setup(self):
-        return_arrow_memory_promptly()
         if self._progress is not None:
             self._writer = self._progress.writer(self._pass)
 
