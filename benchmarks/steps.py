@@ -1,11 +1,12 @@
 """Where a run's time goes, from the runner's own per-step execution-time metrics (no profiler overhead):
 
-    python -m benchmarks.steps INPUT [-- BEAM_ARGS...]
+    python -m benchmarks.steps INPUT [--wide] [-- BEAM_ARGS...]
 
 Runs nanguard on INPUT (the benchmark's labels, into bench-data/out-steps) and prints the wall and CPU seconds
 of each fused stage that ran for 0.1 s or more (so how many cores each pass kept busy), and the seconds each step
 spent processing bundles, summed over bundles and grouped by the first two levels of the step name, largest
-first, with the driver's phases (graph construction, the runner, the report) around them.
+first, with the driver's phases (graph construction, the runner, the report) around them. --wide runs with the
+wide table's flags (make bench's wide case) instead of the trips table's.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    wide = "--wide" in argv[:argv.index("--") if "--" in argv else len(argv)]
     import apache_beam as beam
     from apache_beam.metrics import monitoring_infos
 
@@ -36,6 +38,8 @@ def main(argv: list[str]) -> int:
     import pipeline.runner as runner
     import pipeline.stages.graph as graph
     from benchmarks.data import LABELS, MISSING, PASSTHROUGH
+    from benchmarks.run import WIDE_FLAGS
+    flags = dict(WIDE_FLAGS) if wide else {"labels": LABELS, "missing": MISSING, "passthrough": PASSTHROUGH}
     from pipeline.config import RunConfig
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
@@ -78,7 +82,8 @@ def main(argv: list[str]) -> int:
     timed(assemble, "render_html", "report.html")
     started = time.perf_counter()
     runner.run(RunConfig.from_settings(inputs=[argv[0]], output=os.path.join(ROOT, "bench-data", "out-steps"),
-                                       labels=list(LABELS), missing=list(MISSING), passthrough=list(PASSTHROUGH),
+                                       labels=list(flags["labels"]), missing=list(flags["missing"]),
+                                       passthrough=list(flags["passthrough"]),
                                        overwrite=True, max_quarantine_fraction=0.01,
                                        beam_args=tuple(beam_args)))
     total = time.perf_counter() - started

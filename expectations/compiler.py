@@ -91,13 +91,10 @@ class CompiledSuite:
                     continue
                 rule = dataclasses.replace(rule, skip_missing=True)
             if isinstance(rule, PendingExtreme):
-                p = raw_profile[rule.column]
-                if rule.column in self.bulk:
-                    lo, med, hi = self.bulk[rule.column]
-                elif p.sketch is None or p.finite == 0:
+                bulk = self.bulk.get(rule.column) or raw_profile[rule.column].bulk()
+                if bulk is None:
                     continue
-                else:
-                    lo, med, hi = p.sketch.quantiles([0.001, 0.5, 0.999])
+                lo, med, hi = bulk
                 if not bounds_are_usable(med, lo, hi):
                     continue
                 rule = Extreme(rule.column, extreme_bounds(med, lo, hi, rule.threshold), rule.action)

@@ -136,6 +136,33 @@ def test_profile_is_the_same_along_every_merge_path(parts, split):
             assert a["std"] == pytest.approx(s["std"], rel=1e-9, abs=1e-6 * scale)
 
 
+offset_columns = st.tuples(st.sampled_from([0.0, 41.88, -87.63, 1.4e9, 2.0**52, -1e30]),
+                           st.sampled_from([1e-9, 0.03, 1.0, 3e7, 1e200]), st.integers(0, 3000), st.integers(0, 2**31))
+
+
+@given(offset_columns, columns)
+def test_a_profile_without_its_sketch_answers_the_checks_and_the_fit_as_the_profile_does(col, nasty):
+    """What the checks and the fit read (bulk quantiles, the median to impute, the summary) is the same from
+    the copy that crosses to their steps without the sketch, on offset, heavy-tailed and non-finite data."""
+    offset, scale, n, seed = col
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([offset + scale * rng.standard_t(2, n), nasty])
+    missing = rng.uniform(size=values.size) < 0.05
+    full = ProfileAccumulator(("x",), True).add_batch(batch_of(values, missing))
+    light = full.without_sketches()
+    p, q = full.profiles["x"], light.profiles["x"]
+    assert q.sketch is None and light.nbytes() <= full.nbytes()
+    assert repr(q.bulk()) == repr(p.bulk()) and repr(q.summary()) == repr(p.summary())  # repr: NaN == NaN
+    assert repr([q.statistic(s) for s in ("median", "mean")]) == repr([p.statistic(s) for s in ("median", "mean")])
+
+
+def test_merging_with_an_empty_profile_gives_the_other_side_unchanged():
+    acc = ProfileAccumulator(("x",), True).add_batch(batch_of(np.array([41.9, 41.8, np.nan])))
+    empty = ProfileAccumulator(("x",), True)
+    assert empty.merge(acc) is acc and acc.merge(empty) is acc
+    assert empty.merge(empty).rows == 0
+
+
 def test_profile_counts_exactly_and_keeps_nonfinite_out_of_moments():
     values = np.array([1.0, 2.0, 3.0, np.nan, np.inf, -np.inf, 0.0])
     acc = ProfileAccumulator(("x",), False).add_batch(batch_of(values, np.array([0, 0, 0, 0, 0, 0, 1], bool)))

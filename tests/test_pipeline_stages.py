@@ -128,3 +128,38 @@ def test_record_batches_travel_with_the_arrow_coder_and_are_sized_without_encodi
     checked = raw | CheckRows(compiled=compiled, raw_profile=profile)
     for pcoll in (checked.clean, checked[QUARANTINE_TAG]):  # what the runner encodes them with
         assert isinstance(beam.coders.registry.get_coder(pcoll.element_type), RecordBatchCoder)
+
+
+def test_accumulators_cross_steps_with_coders_that_size_them_without_pickling(monkeypatch):
+    """Beam sizes the first elements of every PCollection for its metrics; a profile or TFDV accumulator is
+    sized from its arrays, not by pickling it (a 1,000-column profile pickles to ~100 MB)."""
+    import pickle
+
+    from pipeline.stages import coders
+    from pipeline.stages.profile import ProfileCoder
+    from pipeline.stages.statistics import (StatisticsAccumulators, StatisticsAccumulatorsCoder, StatisticsPartial,
+                                            WriteCleanAndRawStatistics, tfdv_generators)
+    from transforms.profile import ProfileAccumulator
+    acc = ProfileAccumulator(("x", "y"), True)
+    for b in batches():
+        acc.add_batch(b)
+    partial = StatisticsPartial(tfdv_generators())
+    partial.add(batches()[0])
+    tfdv_accs = partial.compacted()
+    for coder, value in ((ProfileCoder(), acc), (StatisticsAccumulatorsCoder(), tfdv_accs)):
+        assert isinstance(beam.coders.registry.get_coder(coder.to_type_hint()), type(coder))
+        data = coder.encode(value)
+        with monkeypatch.context() as m:
+            m.setattr(coders.pickle, "dumps", lambda *a, **k: (_ for _ in ()).throw(AssertionError("pickled")))
+            assert coder.estimate_size(value) > 0
+        assert type(coder.decode(data)) is type(value)
+    assert ProfileCoder().estimate_size(acc) == acc.nbytes() >= acc.profiles["x"].sketch.nbytes
+    assert nan_equal(list(pickle.loads(pickle.dumps(acc)).profiles["x"].summary().values()),
+                     list(acc.profiles["x"].summary().values()))
+    p = beam.Pipeline()  # the PCollections are typed so the runner picks these coders
+    raw = p | beam.Create(batches()).with_output_types(pa.RecordBatch)
+    profile = raw | Profile(columns=("x", "y"), with_sketch=True)
+    assert isinstance(beam.coders.registry.get_coder(profile.element_type), ProfileCoder)
+    written = (raw, raw) | WriteCleanAndRawStatistics(clean_path="/nonexistent/c.pb", raw_path="/nonexistent/r.pb")
+    merged = written.producer.inputs[0]
+    assert merged.element_type is StatisticsAccumulators

@@ -41,6 +41,9 @@ class ColumnProfile:
     max_len: int | None = None
     # text columns: exact count per distinct value while there are at most DISTINCT_LIMIT; None beyond
     counts: dict | None = dataclasses.field(default_factory=dict)
+    # (BULK_LOW, MEDIAN and BULK_HIGH quantiles, the median statistic) of the finite values, kept by
+    # without_sketch() for the steps that ask no more of a sketch
+    points: tuple | None = None
 
     def add(self, values: np.ndarray, missing: np.ndarray, rows: int, key=None) -> None:
         """values: float64 of present entries' cells (NaN for missing); rows: how many rows they came from;
@@ -131,10 +134,30 @@ class ColumnProfile:
             return None
         if name == "mean":
             return self.mean
-        if name != "median" or self.sketch is None:
+        if name != "median" or (self.sketch is None and self.points is None):
             raise ValueError(f"statistic {name!r}: mean, or median of a profile kept with a sketch")
+        if self.sketch is None:
+            return self.points[3]
         lo, hi = self.sketch.value_at([(self.finite - 1) // 2, self.finite // 2])
         return float((lo + hi) / 2)
+
+    def bulk(self) -> tuple[float, float, float] | None:
+        """The BULK_LOW, MEDIAN and BULK_HIGH quantiles of the finite values (the extreme-value rule's and the
+        report's); None when there is no finite value or the profile was kept without a sketch."""
+        if self.finite == 0:
+            return None
+        if self.sketch is None:
+            return None if self.points is None else self.points[:3]
+        lo, med, hi = self.sketch.quantiles([BULK_LOW, MEDIAN, BULK_HIGH])
+        return lo, med, hi
+
+    def without_sketch(self) -> "ColumnProfile":
+        """A copy without the sketch (up to BUDGET buckets) that still answers bulk() and the median statistic:
+        what the checks and the fit read, a few hundred bytes instead of up to 128 KB a column."""
+        out = dataclasses.replace(self, sketch=None)
+        if self.sketch is not None and self.finite:
+            out.points = (*self.bulk(), self.statistic("median"))
+        return out
 
     def summary(self) -> dict:
         """The report's per-feature keys; min/max/mean/std are None when there is no finite value."""
@@ -149,9 +172,9 @@ class ColumnProfile:
                # would differ by an ulp and flip a min_value == max_value check.
                "sample_std": math.sqrt(m2 / (self.finite - 1)) if self.finite > 1 and math.isfinite(m2) else
                (math.inf if self.finite > 1 else None)}
-        if self.sketch is not None and has:
-            lo, med, hi = self.sketch.quantiles([BULK_LOW, MEDIAN, BULK_HIGH])
-            out.update({"q001": lo, "median": med, "q999": hi})
+        bulk = self.bulk()
+        if bulk is not None:
+            out.update(zip(("q001", "median", "q999"), bulk))
         return out
 
     def text_summary(self) -> dict:
@@ -250,7 +273,28 @@ class ProfileAccumulator:
                 self.profiles[name].add(values, missing, batch.num_rows, key)
         return self
 
+    def without_sketches(self) -> "ProfileAccumulator":
+        """The profile with each column's sketch replaced by the quantiles the checks and the fit ask of it
+        (ColumnProfile.without_sketch): what crosses to their steps, instead of up to 128 KB a column."""
+        out = ProfileAccumulator(self.columns, with_sketch=False)
+        out.rows, out.text = self.rows, set(self.text)
+        out.profiles = {c: p.without_sketch() for c, p in self.profiles.items()}
+        return out
+
+    def nbytes(self) -> int:
+        """About the memory the accumulator holds: its sketches' arrays, and a few hundred bytes a column."""
+        return sum(256 + (0 if p.sketch is None else p.sketch.nbytes)
+                   for p in self.profiles.values())
+
+    def is_empty(self) -> bool:
+        return self.rows == 0 and not self.text
+
     def merge(self, other: "ProfileAccumulator") -> "ProfileAccumulator":
+        """A new accumulator (neither side changes); merging with an empty one gives the other side itself."""
+        if other.is_empty() and self.columns == other.columns:
+            return self
+        if self.is_empty() and self.columns == other.columns:
+            return other
         out = ProfileAccumulator(self.columns, self.with_sketch)
         out.rows = self.rows + other.rows
         out.profiles = {c: self.profiles[c].merge(other.profiles[c]) for c in self.columns}

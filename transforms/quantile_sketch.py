@@ -127,6 +127,10 @@ class QuantileSketch:
         return int(self.counts.sum())
 
     @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.counts.nbytes
+
+    @property
     def exact(self) -> bool:
         """True while every distinct value has its own bucket (answers are exact)."""
         return self.shift == 0

@@ -3,7 +3,7 @@
 The input is read three times so that memory does not grow with rows:
   profile pass: Read -> RawProfile (exact profile, quantile sketches)
   fit pass:     Read -> Check -> CleanProfile -> Fit (normalization, output columns)
-                             -> CleanStatistics + QuarantinedStatistics (TFDV) -> Statistics (clean.pb, raw.pb)
+                             -> Statistics (TFDV of the clean and the quarantined rows: clean.pb, raw.pb)
   write pass:   Read -> Check -> Normalize -> WriteShards (Encode, Stage, Finalize) -> WrittenProfile
                               -> WriteQuarantine;  Check counts -> Counts
 TFDV runs once, in the fit pass, over the rows in their original units (stages.statistics).
@@ -29,8 +29,9 @@ from pipeline.stages.profile import Profile, profile_json
 from pipeline.stages.quarantine import WriteQuarantine
 from pipeline.stages.read import ReadBatches
 from pipeline.stages.shards import WriteShards
-from pipeline.stages.statistics import CLEAN, QUARANTINED, AccumulateStatistics, WriteCleanAndRawStatistics
+from pipeline.stages.statistics import WriteCleanAndRawStatistics
 from pipeline.stages.written import WrittenProfile
+from transforms.profile import ProfileAccumulator
 
 PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
 
@@ -49,24 +50,27 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     def read(name: str, pass_name: str) -> beam.PCollection[pa.RecordBatch]:
         return p | name >> ReadBatches(plan=plan, progress=progress, pass_name=pass_name)
 
+    # The checks and the fit get each profile without its sketches (ProfileAccumulator.without_sketches), made
+    # where the profile is merged: a sketch is up to 128 KB a column, and every step in another stage that
+    # reads a PCollection gets its own pickled copy (a 1,000-column profile was pickled 11 times, ~100 MB each).
     raw_profile = read("ReadForProfile", PROFILE_PASS) | "RawProfile" >> Profile(columns=columns, with_sketch=True)
+    raw_for_checks = raw_profile | "RawProfileForChecks" >> beam.Map(ProfileAccumulator.without_sketches)
 
     fit_pass = read("ReadForFit", FIT_PASS) | "CheckForFit" >> CheckRows(
-        compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
+        compiled=compiled, raw_profile=raw_for_checks, progress=progress, pass_name=FIT_PASS)
     clean_profile = fit_pass.clean | "CleanProfile" >> Profile(columns=columns, with_sketch=True)
+    clean_for_checks = clean_profile | "CleanProfileForChecks" >> beam.Map(ProfileAccumulator.without_sketches)
     # Two statistics threads for the clean rows: TFDV is most of this pass's CPU, and one thread of it made the run
     # ~10-15% slower for ~80 MB less peak RSS (BENCHMARKS.md).
-    _ = ((fit_pass.clean | "CleanStatistics" >> AccumulateStatistics(kind=CLEAN, lanes=2),
-          fit_pass.quarantine | "QuarantinedStatistics" >> AccumulateStatistics(kind=QUARANTINED))
-         | "StatisticsPartials" >> beam.Flatten()
+    _ = ((fit_pass.clean, fit_pass.quarantine)
          | "Statistics" >> WriteCleanAndRawStatistics(clean_path=staged.stats(CLEAN_STATS),
-                                                      raw_path=staged.stats(RAW_STATS)))
-    outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
+                                                      raw_path=staged.stats(RAW_STATS), clean_lanes=2))
+    outputs = clean_for_checks | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
                                                         method=config.normalize, filled=compiled.fills_missing,
                                                         indicators=compiled.indicators, frozen=frozen)
 
     write_pass = read("ReadForWrite", WRITE_PASS) | "CheckForWrite" >> CheckRows(
-        compiled=compiled, raw_profile=raw_profile, clean_profile=clean_profile, progress=progress,
+        compiled=compiled, raw_profile=raw_for_checks, clean_profile=clean_for_checks, progress=progress,
         pass_name=WRITE_PASS)
     normalized = write_pass.clean | "Normalize" >> Normalize(outputs=outputs)
     written, shards = normalized | "WriteShards" >> WriteShards(

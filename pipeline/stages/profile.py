@@ -9,7 +9,21 @@ import apache_beam as beam
 import pyarrow as pa
 
 from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackground
+from pipeline.stages.coders import SizedPickleCoder
 from transforms.profile import ProfileAccumulator
+
+
+class ProfileCoder(SizedPickleCoder):
+    """ProfileAccumulators, sized by their sketches' arrays (registered for PCollections typed so)."""
+
+    def estimate_size(self, acc: ProfileAccumulator) -> int:
+        return acc.nbytes()
+
+    def to_type_hint(self):
+        return ProfileAccumulator
+
+
+beam.coders.registry.register_coder(ProfileAccumulator, ProfileCoder)
 
 
 class _ProfileInBackgroundFn(AccumulateInBackground):
@@ -53,6 +67,9 @@ class MergeProfilesFn(beam.CombineFn):
     def extract_output(self, acc: ProfileAccumulator) -> ProfileAccumulator:
         return acc
 
+    def get_accumulator_coder(self) -> ProfileCoder:
+        return ProfileCoder()
+
 
 class Profile(beam.PTransform):
     """RecordBatches -> one ProfileAccumulator over `columns` (quantile sketches when with_sketch): a partial
@@ -64,8 +81,10 @@ class Profile(beam.PTransform):
 
     def expand(self, batches: beam.PCollection[pa.RecordBatch]) -> beam.PCollection[ProfileAccumulator]:
         return (batches
-                | "Accumulate" >> beam.ParDo(_ProfileInBackgroundFn(self._columns, self._with_sketch))
-                | "Merge" >> beam.CombineGlobally(MergeProfilesFn(self._columns, self._with_sketch)))
+                | "Accumulate" >> beam.ParDo(_ProfileInBackgroundFn(self._columns, self._with_sketch)
+                                             ).with_output_types(ProfileAccumulator)
+                | "Merge" >> beam.CombineGlobally(MergeProfilesFn(self._columns, self._with_sketch)
+                                                  ).with_output_types(ProfileAccumulator))
 
 
 def profile_json(acc: ProfileAccumulator) -> dict:
