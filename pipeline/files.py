@@ -79,8 +79,14 @@ def plain(obj):
 
 
 def write_json(path: str, obj, indent: int | None = 2) -> str:
-    """indent None: compact, for files only nanguard reads back (a run's artifacts)."""
-    return write_text(path, json.dumps(plain(obj), indent=indent, sort_keys=False, allow_nan=False))
+    """indent None: compact, for files only nanguard reads back (a run's artifacts). Objects that are already
+    plain (no non-finite float, only string keys: most) are written without plain()'s copy, which took ~1.5 s
+    for a 1,000-column run's profiles."""
+    try:
+        text = json.dumps(obj, indent=indent, sort_keys=False, allow_nan=False)
+    except (ValueError, TypeError):  # a NaN or Inf somewhere, or a key JSON cannot take as it is
+        text = json.dumps(plain(obj), indent=indent, sort_keys=False, allow_nan=False)
+    return write_text(path, text)
 
 
 def size(path: str) -> int:

@@ -1,4 +1,5 @@
 """Pipeline stages on TestPipeline: CheckRows outputs, and the profile (background partials, merged) on a runner."""
+import json
 import math
 
 import apache_beam as beam
@@ -163,3 +164,15 @@ def test_accumulators_cross_steps_with_coders_that_size_them_without_pickling(mo
     written = (raw, raw) | WriteCleanAndRawStatistics(clean_path="/nonexistent/c.pb", raw_path="/nonexistent/r.pb")
     merged = written.producer.inputs[0]
     assert merged.element_type is StatisticsAccumulators
+
+
+def test_json_files_write_non_finite_numbers_as_null_and_plain_objects_unchanged(tmp_path):
+    from pipeline.files import write_json
+    plain_obj = {"lat": 41.88, "ts": 1_400_000_000, "ids": [2**53 - 1], "city": "Chicago", "none": None}
+    for indent in (None, 2):
+        path = write_json(str(tmp_path / f"a{indent}.json"), plain_obj, indent=indent)
+        assert json.loads(open(path).read()) == plain_obj
+        path = write_json(str(tmp_path / f"b{indent}.json"),
+                          {"std": float("inf"), "q": [float("nan"), -float("inf"), 1.5], "k": {3: (1.0, 2.0)}},
+                          indent=indent)
+        assert json.loads(open(path).read()) == {"std": None, "q": [None, None, 1.5], "k": {"3": [1.0, 2.0]}}

@@ -1,4 +1,5 @@
 """The quantile sketch: rank error against numpy on real-looking columns, order independence, exactness."""
+import json
 import math
 
 import numpy as np
@@ -84,7 +85,10 @@ def test_any_split_and_merge_order_gives_the_same_answers(raw, offset, scale, pa
         assert got == [exact[math.floor(q * (values.size - 1))] for q in QS]
     else:
         assert not whole.exact and whole.keys.size <= BUDGET
-    assert QuantileSketch.from_dict(whole.to_dict()).quantiles(QS) == got
+    back = QuantileSketch.from_dict(json.loads(json.dumps(whole.to_dict())))
+    assert back.shift == whole.shift and back.quantiles(QS) == got
+    assert np.array_equal(back.keys, whole.keys) and np.array_equal(back.counts, whole.counts)
+    assert back.keys.dtype == whole.keys.dtype == back.counts.dtype == np.int64
 
 
 def test_histogram_counts_every_value_and_stays_inside_the_data_range():

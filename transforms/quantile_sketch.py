@@ -225,23 +225,41 @@ class QuantileSketch:
         return int(at[0]), counts.astype(np.int64), int(n - last)
 
     def to_dict(self) -> dict:
-        """JSON-ready: keys and counts as base64 of little-endian int64 (8,192 of each per column would be
-        hundreds of thousands of JSON numbers per profile, a measurable part of a run)."""
-        return {"shift": self.shift, "keys": _b64(self.keys), "counts": _b64(self.counts), "min": self.lo,
-                "max": self.hi}
+        """JSON-ready and compact: the keys as the first one and the steps between neighbours, and the counts,
+        each as base64 of the narrowest unsigned little-endian integers that hold them. Neighbouring buckets
+        are close and most counts small, so a column takes 2-4 bytes a bucket instead of 16 (a 1,000-column
+        profile was 135 MB of base64 int64)."""
+        steps = np.diff(self.keys).view(np.uint64)  # wraps modulo 2^64; the true steps are below 2^64
+        return {"shift": self.shift, "first": int(self.keys[0]) if self.keys.size else 0,
+                "steps": _pack(steps), "counts": _pack(self.counts.view(np.uint64)), "min": self.lo, "max": self.hi}
 
     @classmethod
     def from_dict(cls, d: dict) -> "QuantileSketch":
         s = cls()
         s.shift = int(d["shift"])
-        s.keys, s.counts = _from_b64(d["keys"]), _from_b64(d["counts"])
+        counts = _unpack(d["counts"])
+        steps = _unpack(d["steps"])
+        if counts.size:
+            keys = np.empty(counts.size, np.uint64)
+            keys[0] = np.int64(d["first"]).view(np.uint64)
+            keys[1:] = steps
+            s.keys = np.cumsum(keys, dtype=np.uint64).view(np.int64)  # modulo 2^64, as the steps were taken
+        s.counts = counts.view(np.int64)
         s.lo, s.hi = float(d["min"]), float(d["max"])
         return s
 
 
-def _b64(values: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(values, dtype="<i8").tobytes()).decode("ascii")
+_WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<u8"))
 
 
-def _from_b64(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<i8").astype(np.int64)
+def _pack(values: np.ndarray) -> str:
+    """uint64 values -> "u<bytes>:<base64>" in the narrowest width that holds the largest."""
+    top = int(values.max()) if values.size else 0
+    dtype = next(d for d in _WIDTHS if top <= np.iinfo(d).max)
+    return f"u{dtype.itemsize}:" + base64.b64encode(values.astype(dtype).tobytes()).decode("ascii")
+
+
+def _unpack(text: str) -> np.ndarray:
+    width, data = text.split(":", 1)
+    dtype = np.dtype(f"<u{int(width[1:])}")
+    return np.frombuffer(base64.b64decode(data), dtype=dtype).astype(np.uint64)
