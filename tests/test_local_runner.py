@@ -1,12 +1,18 @@
 """The default runner is Beam's in-process FnApiRunner, chosen without Beam's DirectRunner trying (and
 downloading) Prism first."""
+import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability import prism_runner
 from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import userstate
+from apache_beam.transforms.userstate import BagStateSpec
 
 from pipeline.demo_data import LABELS, make_table, write_table
 from pipeline.runner import run
+from pipeline.stages import dofn_specs
 from pipeline.stages.local_runner import in_process_runner, is_direct, pipeline_options
 from pipeline.suite_init import init_suite
 
@@ -69,3 +75,36 @@ def test_suite_init_never_fetches_prism(tmp_path, no_network, in_process):
     assert no_network == []
     assert len(in_process) == 1 and {"Read", "Profile"} <= in_process[0]
     assert {e["kwargs"].get("column") for e in suite["expectations"]} >= {"f0", "unscaled", "label_prob"}
+
+
+class _CountPerKey(beam.DoFn):
+    """A stateful DoFn: its state spec must still be found (and used) with the introspection kept per instance."""
+    SEEN = BagStateSpec("seen", beam.coders.VarIntCoder())
+
+    def process(self, element, seen=beam.DoFn.StateParam(SEEN)):
+        seen.add(element[1])
+        yield element[0], sum(seen.read())
+
+
+class _Plain(beam.DoFn):
+    def process(self, element):
+        yield element
+
+
+def test_dofn_introspection_is_answered_once_per_instance_and_stateful_dofns_still_work():
+    dofn_specs.install()
+    dofn_specs.install()  # idempotent: Beam's own function is wrapped once
+    asked = []
+    own = userstate.get_dofn_specs.beams_own
+    memo = dofn_specs._specs_once(lambda d: asked.append(d) or own(d))
+    first, second = _CountPerKey(), _CountPerKey()
+    states, timers = memo(first)
+    assert {s.name for s in states} == {"seen"} and not timers
+    states.clear()  # a caller changing its answer changes no later answer
+    assert {s.name for s in memo(first)[0]} == {"seen"} and len(asked) == 1
+    assert {s.name for s in memo(second)[0]} == {"seen"} and len(asked) == 2
+    assert memo(_Plain()) == (set(), set()) and len(asked) == 3
+    with TestPipeline() as p:  # with the installed memo
+        out = (p | beam.Create([("a", 1), ("a", 2), ("b", 5)]) | beam.ParDo(_CountPerKey())
+               | beam.CombinePerKey(max))
+        assert_that(out, equal_to([("a", 3), ("b", 5)]))

@@ -90,5 +90,5 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     _ = counts | "SaveCounts" >> beam.Map(lambda c: _save(staged.artifact(COUNTS), c.to_json()))
     _ = (shards | "ListShards" >> beam.combiners.ToList()
          | "SaveShards" >> beam.Map(lambda s: _save(staged.artifact(SHARDS), sorted(s, key=lambda d: d["path"]))))
-    _ = (quarantine | "ListQuarantine" >> beam.combiners.ToList()
-         | "SaveQuarantine" >> beam.Map(lambda q: _save(staged.artifact(QUARANTINE), q)))
+    # WriteQuarantine yields exactly one file (empty when nothing was quarantined): no combine needed.
+    _ = quarantine | "SaveQuarantine" >> beam.Map(lambda q: _save(staged.artifact(QUARANTINE), [q]))

@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.errors import ConfigError
+from pipeline.stages import dofn_specs
 
 _DIRECT_NAMES = frozenset({"direct", "directrunner"})
 
@@ -54,7 +55,9 @@ def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
 
 
 def new_pipeline(options: PipelineOptions) -> beam.Pipeline:
-    """A Beam pipeline on the runner the options name, the in-process FnApiRunner for the DirectRunner."""
+    """A Beam pipeline on the runner the options name, the in-process FnApiRunner for the DirectRunner. Beam's
+    DoFn introspection is answered once per DoFn from here on (stages.dofn_specs)."""
+    dofn_specs.install()
     try:
         return beam.Pipeline(runner=in_process_runner(options) if is_direct(options) else None, options=options)
     except ValueError as e:
