@@ -125,7 +125,7 @@ def main() -> int:
     print("\n".join(lines))
     if not a.no_append:
         latest = (f"{LATEST_HEADING}\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {a.rows:,} rows "
-                  f"({size_mb:.0f} MB Parquet). Machine: {machine()}. Command: `make bench`.\n\n"
+                  f"({size_mb:.0f} MB Parquet). Machine: {machine()}. Command: `{command()}`.\n\n"
                   + "\n".join(lines) + "\n")
         path = os.path.join(ROOT, "BENCHMARKS.md")
         with open(path, encoding="utf-8") as f:
@@ -164,6 +164,20 @@ def _units_cases(workdir: str) -> list[tuple[str, str, dict]]:
     return [("units_one", "nanguard", {"input": one, "output": out}),
             ("units_row_groups", "nanguard", {"input": groups, "output": out}),
             ("units_csv_files", "nanguard", {"input": os.path.join(csv_dir, "*.csv"), "output": out})]
+
+
+def command() -> str:
+    """The command as it was run, and the commit it ran at (with "+changes" when the tree differed from it)."""
+    args = " ".join(sys.argv[1:])
+    line = f"python benchmarks/run.py {args}".strip()
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return line
+    return f"{line}` at commit `{head}{'+changes' if dirty else ''}"
 
 
 def summarize(r: dict, rows: int, scale_rows: int, size_mb: float, big_rows: int = 0,
