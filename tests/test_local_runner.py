@@ -96,7 +96,7 @@ def test_dofn_introspection_is_answered_once_per_instance_and_stateful_dofns_sti
     dofn_specs.install()  # idempotent: Beam's own function is wrapped once
     asked = []
     own = userstate.get_dofn_specs.beams_own
-    memo = dofn_specs._specs_once(lambda d: asked.append(d) or own(d))
+    memo = dofn_specs.answered_once(lambda d: asked.append(d) or own(d))
     first, second = _CountPerKey(), _CountPerKey()
     states, timers = memo(first)
     assert {s.name for s in states} == {"seen"} and not timers

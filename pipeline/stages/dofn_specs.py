@@ -32,7 +32,8 @@ def _copy(answer: tuple) -> tuple:
     return tuple(set(specs) for specs in answer)
 
 
-def _specs_once(beams_own):
+def answered_once(beams_own):
+    """beams_own (Beam's get_dofn_specs, or anything with its signature) answering once per DoFn instance."""
     @functools.wraps(beams_own)
     def get_dofn_specs(dofn):
         key = id(dofn)
@@ -56,4 +57,4 @@ def install() -> None:
     """Make userstate.get_dofn_specs (which Beam's callers and userstate.is_stateful_dofn look up by name at
     each call) answer once per instance. Idempotent."""
     if not hasattr(userstate.get_dofn_specs, "beams_own"):
-        userstate.get_dofn_specs = _specs_once(userstate.get_dofn_specs)
+        userstate.get_dofn_specs = answered_once(userstate.get_dofn_specs)

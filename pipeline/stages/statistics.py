@@ -126,7 +126,8 @@ class MergeStatisticsFn(beam.CombineFn):
         parts = [a for a in accumulators if a]  # None or empty: no rows
         if len(parts) <= 1:
             return parts[0] if parts else None
-        return StatisticsAccumulators(g.merge_accumulators(list(accs)) for g, accs in zip(self._generators(), zip(*parts)))
+        return StatisticsAccumulators(g.merge_accumulators(list(accs))
+                                      for g, accs in zip(self._generators(), zip(*parts)))
 
     def compact(self, accumulator):
         if accumulator is None:
@@ -198,16 +199,19 @@ class WriteCleanAndRawStatistics(beam.PTransform):
         super().__init__()
         self._clean_path, self._raw_path, self._clean_lanes = clean_path, raw_path, clean_lanes
 
-    def expand(self, batches: tuple) -> beam.PCollection[str]:
+    def expand(self, batches: tuple[beam.PCollection[pa.RecordBatch], beam.PCollection[pa.RecordBatch]]
+               ) -> beam.PCollection[str]:
         clean, quarantined = batches
-        clean_acc = (clean
-                     | "AccumulateClean" >> beam.ParDo(_AccumulateStatisticsFn(self._clean_lanes)
-                                                     ).with_output_types(StatisticsAccumulators)
-                     | "MergeClean" >> beam.CombineGlobally(MergePartialsFn()).with_output_types(StatisticsAccumulators))
-        quarantined_acc = (quarantined
-                           | "AccumulateQuarantined" >> beam.ParDo(_AccumulateStatisticsFn(1)
-                                                                   ).with_output_types(StatisticsAccumulators)
-                           | "MergeQuarantined" >> beam.CombineGlobally(MergePartialsFn()
-                                                                        ).with_output_types(StatisticsAccumulators))
+        clean_acc = _merged(clean, "Clean", self._clean_lanes)
+        quarantined_acc = _merged(quarantined, "Quarantined", 1)
         return clean_acc | "Write" >> beam.ParDo(_WriteStatisticsFn(self._clean_path, self._raw_path),
                                                  beam.pvalue.AsSingleton(quarantined_acc))
+
+
+def _merged(batches: beam.PCollection[pa.RecordBatch], side: str, lanes: int
+            ) -> beam.PCollection[StatisticsAccumulators]:
+    """One side's batches -> its TFDV accumulators, per bundle (Accumulate<side>) then merged (Merge<side>)."""
+    return (batches
+            | f"Accumulate{side}" >> beam.ParDo(_AccumulateStatisticsFn(lanes)
+                                                ).with_output_types(StatisticsAccumulators)
+            | f"Merge{side}" >> beam.CombineGlobally(MergePartialsFn()).with_output_types(StatisticsAccumulators))
