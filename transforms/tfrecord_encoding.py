@@ -111,20 +111,16 @@ def _masked_crcs(rows: np.ndarray) -> np.ndarray:
 
 
 class FramedRecords:
-    """Framed TFRecord bytes of a batch's rows, by layout group; by_key() splits them by shard."""
+    """Framed TFRecord bytes of a batch's rows, by layout group; split() splits them by shard."""
 
     def __init__(self, groups: list[tuple[np.ndarray, np.ndarray]]):
         self._groups = groups  # (row indices ascending, framed (m, L) uint8)
 
-    def by_key(self, keys: np.ndarray, n: int) -> list[list[np.ndarray]]:
-        """For each key 0..n-1, the framed records of the rows holding it (keys: one int per batch row) as
-        contiguous uint8 blocks: group by group, rows ascending within a group. Each group is copied once, its
-        rows sorted by key, and the blocks are slices of that copy."""
-        return self.split(keys, n)[0]
-
     def split(self, keys: np.ndarray, n: int) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
-        """(by_key's blocks, and for each key the batch rows its blocks hold, in their order): what a shard
-        index must list beside the records."""
+        """(blocks, rows) for each key 0..n-1 (keys: one int per batch row): the framed records of the rows
+        holding it as contiguous uint8 blocks, group by group, rows ascending within a group (each group is
+        copied once, its rows sorted by key, and the blocks are slices of that copy); and the batch rows those
+        blocks hold, in their order: what a shard index must list beside the records."""
         blocks: list[list[np.ndarray]] = [[] for _ in range(n)]
         rows_of: list[list[np.ndarray]] = [[] for _ in range(n)]
         for rows, framed in self._groups:

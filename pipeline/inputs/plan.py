@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 from expectations.missing_policy import ALL_FEATURES
 from pipeline.errors import ConfigError, InputError
 from pipeline.files import is_remote, match, size
-from pipeline.inputs.formats import (csv_problem, csv_reader, decode_examples, open_input, parquet_problem,
-                                     read_record_batches, sniff_delimiter, csv_head, header_guess)
+from pipeline.inputs.formats import (csv_head, csv_problem, csv_reader, decode_examples, header_guess, open_input,
+                                     parquet_problem, read_record_batches, sniff_delimiter)
 from transforms.labels import LabelSpec
 from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, indicator_name
 from transforms.conform import ARROW_TYPES

@@ -275,7 +275,8 @@ class FinalizeShardFn(beam.DoFn):
                 chunks = io.BytesIO(f.read())
             while chunks.tell() < len(chunks.getbuffer()):
                 names, codes, row_index = pickle.load(chunks)
-                sources.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string())))
+                sources.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()),
+                                                              pa.array(names, pa.string())))
                 rows.append(pa.array(row_index, pa.int64()))
         empty = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
         table = pa.table({SOURCE_FILE: pa.chunked_array(sources or [empty]).cast(pa.string()),
