@@ -108,3 +108,31 @@ def test_dofn_introspection_is_answered_once_per_instance_and_stateful_dofns_sti
         out = (p | beam.Create([("a", 1), ("a", 2), ("b", 5)]) | beam.ParDo(_CountPerKey())
                | beam.CombinePerKey(max))
         assert_that(out, equal_to([("a", 3), ("b", 5)]))
+
+
+def test_options_views_are_made_once_and_read_and_write_the_same_values():
+    import copy
+    import pickle
+
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions, TypeOptions
+    options = pipeline_options(("--direct_num_workers=3", "--no_pipeline_type_check"))
+    made = []
+    real = PipelineOptions.view_as
+
+    def counting(self, cls):
+        made.append(cls)
+        return real(self, cls)
+    PipelineOptions.view_as, before = counting, PipelineOptions.view_as
+    try:
+        views = [options.view_as(StandardOptions) for _ in range(50)]
+        assert options.view_as(TypeOptions).pipeline_type_check is False
+    finally:
+        PipelineOptions.view_as = before
+    assert made == [TypeOptions] and all(v is views[0] for v in views)  # StandardOptions: made by pipeline_options
+    views[0].runner = "PrismRunner"
+    assert options.get_all_options()["runner"] == "PrismRunner" and not is_direct(options)
+    for twin in (copy.deepcopy(options), pickle.loads(pickle.dumps(options))):
+        assert twin.view_as(DirectOptions).direct_num_workers == 3
+        assert twin.view_as(StandardOptions).runner == "PrismRunner"
+        twin.view_as(StandardOptions).runner = "DirectRunner"  # a copy's views are its own
+        assert is_direct(twin) and not is_direct(options)

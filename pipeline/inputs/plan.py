@@ -8,6 +8,7 @@ workers.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
@@ -38,6 +39,7 @@ UNIT_ROWS = 65_536  # Parquet row groups are read together up to this many rows
 UNIT_BYTES = 64 << 20  # or this many (uncompressed) bytes
 PLAN_THREADS = min(4, os.cpu_count() or 1)  # files inspected at a time while planning (more contend for the GIL)
 TASK_BYTES = 8 << 20  # consecutive read units smaller than this are read as one task (one bundle), e.g. small files
+INFER_TOGETHER = 64  # small CSV files whose kinds are inferred with one set of Arrow kernel calls
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +175,8 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
     where: dict[str, str] = {}
     originals: dict[str, pa.DataType | None] = {}
     any_rows = False
-    for path, (file_units, file_kinds, has_rows) in zip(files, _inspect_in_order(files, inspect, vector_columns)):
+    inspected = _kinds_settled(_inspect_in_order(files, inspect, vector_columns))
+    for path, (file_units, file_kinds, has_rows) in zip(files, inspected):
         any_rows |= has_rows
         if fmt != "tfrecord" and kinds and set(file_kinds) != set(kinds):
             _schema_drift(files[0], path, set(kinds), set(file_kinds))
@@ -252,31 +255,88 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
     return [ReadUnit(path, names, delimiter=delimiter, nbytes=size(path))], kinds, any_rows
 
 
-def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[str, str | None], bool]:
+@dataclasses.dataclass(frozen=True)
+class _WholeSample:
+    """A CSV file read whole in its first batch: its kinds are inferred later, together with other such files'
+    (_kinds_settled), with one set of Arrow kernel calls for many small files instead of one set each."""
+    names: tuple[str, ...]
+    batch: pa.RecordBatch
+    vector_columns: tuple[str, ...]
+
+
+def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[str, str | None] | _WholeSample, bool]:
     """(kinds, whether there is a row) from a text reader of the file: the first batch decides, later batches
-    only widen the columns that could still change."""
+    only widen the columns that could still change. A file that is all in its first batch: (_WholeSample, True)."""
+    batches = _batches(reader)
+    head = list(itertools.islice(batches, 2))
+    if len(head) == 1 and head[0].num_rows:
+        return _WholeSample(names, head[0], tuple(vector_columns)), True
     kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
     any_rows = False
     first = True
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
+    for batch in itertools.chain(head, batches):
         any_rows |= batch.num_rows > 0
         open_kinds = [n for n, k in kinds.items() if k in (None, "int") and n not in vector_columns]
         if not first and not open_kinds:
             break
         if first and batch.num_rows:
-            scalar = [i for i, name in enumerate(names) if name not in vector_columns]
-            for i, kind in zip(scalar, infer_kinds([batch.column(i) for i in scalar])):
-                empty = batch.column(i).null_count == batch.num_rows
-                kinds[names[i]] = None if kind == "string" and empty else kind
+            kinds.update(_first_kinds([_WholeSample(names, batch, tuple(vector_columns))])[0])
         for i, name in enumerate(names):
             if not first and name in open_kinds:
                 kinds[name] = widened_kind(kinds[name], batch.column(i))
         first = False
     return kinds, any_rows
+
+
+def _batches(reader):
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+
+
+def _first_kinds(samples: list[_WholeSample]) -> list[dict[str, str | None]]:
+    """Each sample's kinds from its batch (a column with no value in it: None, still open), all samples' columns
+    in one infer_kinds call."""
+    kinds = [{n: ("float_list" if n in s.vector_columns else None) for n in s.names} for s in samples]
+    where, arrays = [], []
+    for k, s in zip(kinds, samples):
+        for name, column in zip(s.names, s.batch.columns):
+            if name not in s.vector_columns:
+                where.append((k, name, column.null_count == len(column)))
+                arrays.append(column)
+    for (k, name, empty), kind in zip(where, infer_kinds(arrays)):
+        k[name] = None if kind == "string" and empty else kind
+    return kinds
+
+
+def _kinds_settled(inspected):
+    """Each file's (units, kinds, any rows) in order, the kinds of files read whole in their first batch inferred
+    INFER_TOGETHER files at a time. An inspection error is raised after the files before it are given, as in
+    a sequential loop."""
+    chunk: list = []
+    it = iter(inspected)
+    while True:
+        try:
+            result = next(it)
+        except StopIteration:
+            break
+        except Exception:
+            yield from _settle(chunk)
+            raise
+        chunk.append(result)
+        if len(chunk) == INFER_TOGETHER:
+            yield from _settle(chunk)
+            chunk = []
+    yield from _settle(chunk)
+
+
+def _settle(chunk: list) -> list:
+    samples = [kinds for _, kinds, _ in chunk if isinstance(kinds, _WholeSample)]
+    inferred = iter(_first_kinds(samples))
+    return [(units, next(inferred) if isinstance(kinds, _WholeSample) else kinds, rows)
+            for units, kinds, rows in chunk]
 
 
 def _header_names(path: str, delimiter: str) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ Small results are saved as JSON artifacts (stages.artifacts) for the driver to a
 """
 from __future__ import annotations
 
+import uuid
+
 import apache_beam as beam
 import pyarrow as pa
 
@@ -24,6 +26,7 @@ from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, DATA_
                                        StagedRun)
 from pipeline.stages.check import CheckRows, SumCountsFn
 from pipeline.stages.fit import FitNormalization, outputs_json
+from pipeline.stages.kept_reads import KeepReads
 from pipeline.stages.normalize import Normalize
 from pipeline.stages.profile import Profile, profile_json
 from pipeline.stages.quarantine import WriteQuarantine
@@ -47,8 +50,12 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     columns = tuple(plan.kinds)
     labels = tuple(lab.column for lab in config.labels)
 
+    run_token = uuid.uuid4().hex
+
     def read(name: str, pass_name: str) -> beam.PCollection[pa.RecordBatch]:
-        return p | name >> ReadBatches(plan=plan, progress=progress, pass_name=pass_name)
+        # Small read tasks are read from their files once; the later passes take the first one's batches.
+        keep = KeepReads(run=run_token, later_passes=len(PASSES) - 1 - PASSES.index(pass_name))
+        return p | name >> ReadBatches(plan=plan, progress=progress, pass_name=pass_name, keep=keep)
 
     # The checks and the fit get each profile without its sketches (ProfileAccumulator.without_sketches), made
     # where the profile is merged: a sketch is up to 128 KB a column, and every step in another stage that

@@ -6,6 +6,11 @@ while it runs, and a runner that changes with the network would make results dep
 a DirectRunner request gets the FnApiRunner as the DirectRunner would build it (pipeline options passed to
 the workers), including `--direct_num_workers` and `--direct_running_mode`. Prism stays available by name:
 `--runner=PrismRunner`.
+
+The options are a PipelineOptions whose views are made once per options class (ViewsOnce): Beam asks for a
+view (`view_as(StandardOptions)`, `view_as(TypeOptions)`) about twice for every transform it applies, and each
+view builds an argparse parser and parses the flags again: ~420 views in a 100-row run, about a third of
+building its graph (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -36,10 +41,28 @@ def in_process_runner(options: PipelineOptions):
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
+class ViewsOnce(PipelineOptions):
+    """PipelineOptions that make each view once. A view is the same options seen through another options class:
+    it holds nothing of its own (every view of one options object reads and writes the same option values), so
+    one view per class serves every caller. Copies and pickles start without the views."""
+
+    def view_as(self, cls):
+        views = self.__dict__.setdefault("_views", {})
+        view = views.get(cls)
+        if view is None:
+            view = views[cls] = super().view_as(cls)
+        return view
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_views", None)
+        return state
+
+
 def pipeline_options(beam_args: tuple[str, ...]) -> PipelineOptions:
     """Beam options from the arguments after `--`; the DirectRunner (so: the in-process runner) when none is named.
     A bad option is a one-line ConfigError (Beam's own parser prints its whole usage and exits)."""
-    options = PipelineOptions(list(beam_args))
+    options = ViewsOnce(list(beam_args))
     usage = io.StringIO()
     try:
         with contextlib.redirect_stderr(usage):

@@ -5,7 +5,8 @@ into tasks (consecutive small units, InputPlan.tasks) that the runner spreads ov
 in batches (inputs.formats), conformed to the plan's schema with its source file and row index attached.
 Raw batches smaller than MIN_BATCH_ROWS (small files, small row groups) are joined, across the units of a
 task, before they are conformed: every step from parsing on costs something per batch, and a thousand 20-row
-batches cost it a thousand times.
+batches cost it a thousand times. A task of small units is read from its files once: the first pass keeps its
+conformed batches for the later passes (stages.kept_reads).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pipeline.inputs.formats import raw_batches
 from pipeline.inputs.plan import InputPlan, ReadUnit
 from pipeline.progress import ProgressSink
 from pipeline.stages import coders  # noqa: F401  (registers the RecordBatch coder)
+from pipeline.stages.kept_reads import KEPT, KeepReads
 from pipeline.errors import InputError
 from transforms.conform import ConformError, conform
 
@@ -27,11 +29,13 @@ MIN_BATCH_ROWS = 8192  # smaller raw batches wait to be joined with the next one
 class ReadUnitFn(beam.DoFn):
     """One read task (a tuple of units) -> its conformed batches, in file order; small ones joined."""
 
-    def __init__(self, plan: InputPlan, progress: ProgressSink | None = None, pass_name: str = ""):
+    def __init__(self, plan: InputPlan, progress: ProgressSink | None = None, pass_name: str = "",
+                 keep: KeepReads | None = None):
         self._kinds = dict(plan.kinds)
         self._format = plan.format
         self._keep_original = frozenset(plan.original_types)
         self._progress, self._pass = progress, pass_name
+        self._keep = keep
         self._writer = None
 
     def setup(self):
@@ -39,6 +43,33 @@ class ReadUnitFn(beam.DoFn):
             self._writer = self._progress.writer(self._pass)
 
     def process(self, task: tuple[ReadUnit, ...]):
+        keep = self._keep
+        if keep is None:
+            yield from self._read(task)
+            return
+        kept = KEPT.take(keep.run, task)
+        if kept is not None:
+            if self._writer is not None:
+                self._writer.add(rows=sum(b.num_rows for b in kept))
+            yield from kept
+            return
+        if not keep.worth_keeping(task):
+            yield from self._read(task)
+            return
+        room, held, nbytes = KEPT.room(keep.run), [], 0
+        for batch in self._read(task):
+            if held is not None:
+                nbytes += batch.nbytes
+                if nbytes <= room:
+                    held.append(batch)
+                else:  # over the budget: the later passes read the files again
+                    held = None
+            yield batch
+        if held is not None:
+            KEPT.offer(keep.run, task, held, uses=keep.later_passes)
+
+    def _read(self, task: tuple[ReadUnit, ...]):
+        """The task's conformed batches, read from its files."""
         pending: list[tuple[pa.RecordBatch, ReadUnit, int]] = []  # raw batches, joined before conforming
         rows = 0
         for unit in task:
@@ -95,14 +126,16 @@ class ReadUnitFn(beam.DoFn):
 class ReadBatches(beam.PTransform):
     """PBegin -> PCollection[pa.RecordBatch] of every input row, with __source_file and __row_index."""
 
-    def __init__(self, *, plan: InputPlan, progress: ProgressSink | None = None, pass_name: str = ""):
+    def __init__(self, *, plan: InputPlan, progress: ProgressSink | None = None, pass_name: str = "",
+                 keep: KeepReads | None = None):
         super().__init__()
         self._plan = plan
         self._progress, self._pass = progress, pass_name
+        self._keep = keep
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[pa.RecordBatch]:
         # Create reshuffles more than one unit itself, which spreads them over workers; no Reshuffle of ours.
         return (pbegin
                 | "Units" >> beam.Create(list(self._plan.tasks))
-                | "Read" >> beam.ParDo(ReadUnitFn(self._plan, self._progress, self._pass)).with_output_types(
-                    pa.RecordBatch))
+                | "Read" >> beam.ParDo(ReadUnitFn(self._plan, self._progress, self._pass, self._keep))
+                .with_output_types(pa.RecordBatch))
