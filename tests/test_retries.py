@@ -131,3 +131,36 @@ def test_a_shard_of_one_temp_file_is_renamed_with_the_hash_of_its_bytes_and_a_re
     assert again == first
     assert sorted(tf.train.Example.FromString(r.numpy()).features.feature["x"].float_list.value[0]
                   for r in tf.data.TFRecordDataset(path, "GZIP")) == list(range(400))
+
+
+def test_the_shard_index_is_written_in_row_groups_with_every_record_in_order(tmp_path, monkeypatch):
+    import pipeline.stages.shards as shards
+    monkeypatch.setattr(shards, "INDEX_ROW_GROUP", 700)  # a shard of 2,000 records: three row groups
+    tmp, data = str(tmp_path / "_tmp"), str(tmp_path / "data")
+    os.makedirs(tmp)
+    os.makedirs(data)
+    columns = (OutputColumn("x", "feature", "float32", Scaling("none", 0.0, 1.0)),)
+    stage = StageShardsFn(tmp, gzip=True)
+    stage.setup()
+    stage.start_bundle()
+    for first, source in ((0, "/data/2026-11-28/trips-a.csv"), (1_000, "/data/2026-11-28/trips-b.csv")):
+        for part in range(0, 1_000, 250):  # many small sidecar chunks, two source files
+            stage.process(encode_batch(normalize_batch(_batch(first + part, 250, source), columns), 1,
+                                       RecordBatchToExamplesEncoder()))
+    [(shard, entry)] = [o.value for o in stage.finish_bundle()]
+    stage.teardown()
+    finalize = FinalizeShardFn(data, str(tmp_path / "index"), 1, gzip=True)
+    written = next(finalize.process((shard, {"all": [None], "staged": [entry]})))
+    index_file = pq.ParquetFile(os.path.join(str(tmp_path), written["index"]))
+    assert index_file.num_row_groups == 3 and index_file.schema_arrow.field("__source_file").type == pa.string()
+    index = index_file.read()
+    records = [tf.train.Example.FromString(r.numpy()).features.feature["x"].float_list.value[0]
+               for r in tf.data.TFRecordDataset(os.path.join(str(tmp_path), written["path"]), "GZIP")]
+    assert index.column("__row_index").to_pylist() == records == list(range(2_000))
+    assert index.column("__source_file").to_pylist() == (["/data/2026-11-28/trips-a.csv"] * 1_000
+                                                         + ["/data/2026-11-28/trips-b.csv"] * 1_000)
+
+    empty = FinalizeShardFn(str(tmp_path / "data2"), str(tmp_path / "index2"), 1, gzip=True)
+    nothing = next(empty.process((0, {"all": [None], "staged": []})))
+    table = pq.read_table(os.path.join(str(tmp_path), nothing["index"].replace("index/", "index2/")))
+    assert table.num_rows == 0 and table.schema.names == ["__source_file", "__row_index"]
