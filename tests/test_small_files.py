@@ -16,6 +16,7 @@ from pipeline.cli import main
 from pipeline.inputs import plan as planning
 from pipeline.stages.kept_reads import KeepReads, KeptBatches
 from realistic import trips
+from transforms.text_values import infer_kind, sample_kinds
 
 
 def _batch(n: int, start: float = 0.0) -> pa.RecordBatch:
@@ -127,12 +128,15 @@ def test_kinds_inferred_together_equal_each_file_inferred_alone(files):
     for columns in files:
         n = min(len(c) for c in columns)
         arrays = [pa.array([None if c.strip() == "" else c for c in col[:n]], pa.string()) for col in columns]
-        samples.append(planning._WholeSample(("a", "b", "v"), pa.RecordBatch.from_arrays(arrays, ["a", "b", "v"]),
-                                             ("v",)))
-    together = planning._first_kinds(samples)
-    alone = [planning._first_kinds([s])[0] for s in samples]
-    assert together == alone
-    assert all(k["v"] == "float_list" for k in together)
+        samples.append(pa.RecordBatch.from_arrays(arrays, ["a", "b", "v"]))
+    together = sample_kinds(samples, frozenset({"v"}))
+    assert together == [sample_kinds([s], frozenset({"v"}))[0] for s in samples]
+    assert together == [{"a": _alone(s.column(0)), "b": _alone(s.column(1)), "v": "float_list"} for s in samples]
+
+
+def _alone(column: pa.Array):
+    """The kind one column's sample takes by itself (None: no value yet)."""
+    return None if column.null_count == len(column) else infer_kind(column)
 
 
 def test_kinds_of_many_small_files_agree_with_the_sequential_rules(tmp_path):

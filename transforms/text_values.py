@@ -70,6 +70,22 @@ def parse_numbers(arr: pa.Array, kind: str) -> tuple[pa.Array, np.ndarray]:
     return pc.cast(text, pa.int64() if kind == "int" else pa.float64()), bad
 
 
+def sample_kinds(samples: list[pa.RecordBatch], vector_columns=frozenset()) -> list[dict[str, str | None]]:
+    """Each sample's column kinds: infer_kind's, 'float_list' for vector_columns, None for a column with no value
+    in the sample (still open: a later sample decides). Every sample's columns go through one infer_kinds call,
+    so many small CSV files cost one set of Arrow kernel calls, not one set each."""
+    kinds = [{n: ("float_list" if n in vector_columns else None) for n in s.schema.names} for s in samples]
+    where, arrays = [], []
+    for k, sample in zip(kinds, samples):
+        for name, column in zip(sample.schema.names, sample.columns):
+            if name not in vector_columns:
+                where.append((k, name, column.null_count == len(column)))
+                arrays.append(column)
+    for (k, name, empty), kind in zip(where, infer_kinds(arrays)):
+        k[name] = None if kind == "string" and empty else kind
+    return kinds
+
+
 def widened_kind(kind: str | None, arr: pa.Array) -> str | None:
     """The kind a column inferred from an earlier sample takes after seeing these cells too: an integer column
     becomes float when a decimal number appears; a column empty so far takes the kind of its first cells (None

@@ -25,7 +25,7 @@ from transforms.labels import LabelSpec
 from transforms.columns import REASONS, RESERVED, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, indicator_name
 from transforms.conform import ARROW_TYPES
 from transforms.columns import SOURCE_TYPE_KEY
-from transforms.text_values import infer_kinds, widened_kind
+from transforms.text_values import sample_kinds, widened_kind
 
 FORMATS = ("csv", "parquet", "tfrecord")
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".tfrecord": "tfrecord",
@@ -259,9 +259,8 @@ def _inspect_csv(path: str, vector_columns, delimiter: str | None = None):
 class _WholeSample:
     """A CSV file read whole in its first batch: its kinds are inferred later, together with other such files'
     (_kinds_settled), with one set of Arrow kernel calls for many small files instead of one set each."""
-    names: tuple[str, ...]
     batch: pa.RecordBatch
-    vector_columns: tuple[str, ...]
+    vector_columns: frozenset[str]
 
 
 def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[str, str | None] | _WholeSample, bool]:
@@ -270,7 +269,7 @@ def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[st
     batches = _batches(reader)
     head = list(itertools.islice(batches, 2))
     if len(head) == 1 and head[0].num_rows:
-        return _WholeSample(names, head[0], tuple(vector_columns)), True
+        return _WholeSample(head[0], frozenset(vector_columns)), True
     kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
     any_rows = False
     first = True
@@ -280,7 +279,7 @@ def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[st
         if not first and not open_kinds:
             break
         if first and batch.num_rows:
-            kinds.update(_first_kinds([_WholeSample(names, batch, tuple(vector_columns))])[0])
+            kinds.update(sample_kinds([batch], frozenset(vector_columns))[0])
         for i, name in enumerate(names):
             if not first and name in open_kinds:
                 kinds[name] = widened_kind(kinds[name], batch.column(i))
@@ -294,21 +293,6 @@ def _batches(reader):
             yield reader.read_next_batch()
         except StopIteration:
             return
-
-
-def _first_kinds(samples: list[_WholeSample]) -> list[dict[str, str | None]]:
-    """Each sample's kinds from its batch (a column with no value in it: None, still open), all samples' columns
-    in one infer_kinds call."""
-    kinds = [{n: ("float_list" if n in s.vector_columns else None) for n in s.names} for s in samples]
-    where, arrays = [], []
-    for k, s in zip(kinds, samples):
-        for name, column in zip(s.names, s.batch.columns):
-            if name not in s.vector_columns:
-                where.append((k, name, column.null_count == len(column)))
-                arrays.append(column)
-    for (k, name, empty), kind in zip(where, infer_kinds(arrays)):
-        k[name] = None if kind == "string" and empty else kind
-    return kinds
 
 
 def _kinds_settled(inspected):
@@ -334,7 +318,8 @@ def _kinds_settled(inspected):
 
 def _settle(chunk: list) -> list:
     samples = [kinds for _, kinds, _ in chunk if isinstance(kinds, _WholeSample)]
-    inferred = iter(_first_kinds(samples))
+    vector_columns = samples[0].vector_columns if samples else frozenset()  # the same for every file
+    inferred = iter(sample_kinds([s.batch for s in samples], vector_columns))
     return [(units, next(inferred) if isinstance(kinds, _WholeSample) else kinds, rows)
             for units, kinds, rows in chunk]
 
