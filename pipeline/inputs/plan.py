@@ -175,7 +175,7 @@ def plan_inputs(patterns: tuple[str, ...], fmt: str | None = None, vector_column
     where: dict[str, str] = {}
     originals: dict[str, pa.DataType | None] = {}
     any_rows = False
-    inspected = _kinds_settled(_inspect_in_order(files, inspect, vector_columns))
+    inspected = _kinds_settled(_inspect_in_order(files, inspect, vector_columns), frozenset(vector_columns))
     for path, (file_units, file_kinds, has_rows) in zip(files, inspected):
         any_rows |= has_rows
         if fmt != "tfrecord" and kinds and set(file_kinds) != set(kinds):
@@ -260,7 +260,6 @@ class _WholeSample:
     """A CSV file read whole in its first batch: its kinds are inferred later, together with other such files'
     (_kinds_settled), with one set of Arrow kernel calls for many small files instead of one set each."""
     batch: pa.RecordBatch
-    vector_columns: frozenset[str]
 
 
 def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[str, str | None] | _WholeSample, bool]:
@@ -269,7 +268,7 @@ def _scan_kinds(reader, names: tuple[str, ...], vector_columns) -> tuple[dict[st
     batches = _batches(reader)
     head = list(itertools.islice(batches, 2))
     if len(head) == 1 and head[0].num_rows:
-        return _WholeSample(head[0], frozenset(vector_columns)), True
+        return _WholeSample(head[0]), True
     kinds: dict[str, str | None] = {n: ("float_list" if n in vector_columns else None) for n in names}
     any_rows = False
     first = True
@@ -295,7 +294,7 @@ def _batches(reader):
             return
 
 
-def _kinds_settled(inspected):
+def _kinds_settled(inspected, vector_columns: frozenset[str]):
     """Each file's (units, kinds, any rows) in order, the kinds of files read whole in their first batch inferred
     INFER_TOGETHER files at a time. An inspection error is raised after the files before it are given, as in
     a sequential loop."""
@@ -307,18 +306,17 @@ def _kinds_settled(inspected):
         except StopIteration:
             break
         except Exception:
-            yield from _settle(chunk)
+            yield from _settle(chunk, vector_columns)
             raise
         chunk.append(result)
         if len(chunk) == INFER_TOGETHER:
-            yield from _settle(chunk)
+            yield from _settle(chunk, vector_columns)
             chunk = []
-    yield from _settle(chunk)
+    yield from _settle(chunk, vector_columns)
 
 
-def _settle(chunk: list) -> list:
+def _settle(chunk: list, vector_columns: frozenset[str]) -> list:
     samples = [kinds for _, kinds, _ in chunk if isinstance(kinds, _WholeSample)]
-    vector_columns = samples[0].vector_columns if samples else frozenset()  # the same for every file
     inferred = iter(sample_kinds([s.batch for s in samples], vector_columns))
     return [(units, next(inferred) if isinstance(kinds, _WholeSample) else kinds, rows)
             for units, kinds, rows in chunk]

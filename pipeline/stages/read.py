@@ -44,16 +44,13 @@ class ReadUnitFn(beam.DoFn):
 
     def process(self, task: tuple[ReadUnit, ...]):
         keep = self._keep
-        if keep is None:
-            yield from self._read(task)
-            return
-        kept = KEPT.take(keep.run, task)
+        kept = KEPT.take(keep.run, task) if keep is not None else None
         if kept is not None:
             if self._writer is not None:
                 self._writer.add(rows=sum(b.num_rows for b in kept))
             yield from kept
             return
-        if not keep.worth_keeping(task):
+        if keep is None or not keep.worth_keeping(task):
             yield from self._read(task)
             return
         room, held, nbytes = KEPT.room(keep.run), [], 0
