@@ -110,7 +110,7 @@ def test_dofn_introspection_is_answered_once_per_instance_and_stateful_dofns_sti
         assert_that(out, equal_to([("a", 3), ("b", 5)]))
 
 
-def test_options_views_are_made_once_and_read_and_write_the_same_values():
+def test_options_views_are_made_once_and_read_and_write_the_same_values(monkeypatch):
     import copy
     import pickle
 
@@ -122,12 +122,10 @@ def test_options_views_are_made_once_and_read_and_write_the_same_values():
     def counting(self, cls):
         made.append(cls)
         return real(self, cls)
-    PipelineOptions.view_as, before = counting, PipelineOptions.view_as
-    try:
-        views = [options.view_as(StandardOptions) for _ in range(50)]
-        assert options.view_as(TypeOptions).pipeline_type_check is False
-    finally:
-        PipelineOptions.view_as = before
+    monkeypatch.setattr(PipelineOptions, "view_as", counting)
+    views = [options.view_as(StandardOptions) for _ in range(50)]
+    assert options.view_as(TypeOptions).pipeline_type_check is False
+    monkeypatch.undo()
     assert made == [TypeOptions] and all(v is views[0] for v in views)  # StandardOptions: made by pipeline_options
     views[0].runner = "PrismRunner"
     assert options.get_all_options()["runner"] == "PrismRunner" and not is_direct(options)

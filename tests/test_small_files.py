@@ -75,13 +75,15 @@ def _write_parts(tmp_path, files: int, rows: int, seed: int):
     return src
 
 
+_RAW_BATCHES = read.raw_batches  # the reader itself, whatever a test has patched over it
+
+
 def _run_counting_opens(monkeypatch, src, out) -> tuple[int, dict, collections.Counter]:
     opened = collections.Counter()
-    real = read.raw_batches
 
     def counting(fmt, path, *args, **kwargs):
         opened[path] += 1
-        return real(fmt, path, *args, **kwargs)
+        return _RAW_BATCHES(fmt, path, *args, **kwargs)
     monkeypatch.setattr(read, "raw_batches", counting)
     code = main(["run", "--input", str(src / "*.csv"), "--output", str(out), "--quiet", "--label", "tips:regression",
                  "--missing", "impute:median", "--num-shards", "2"])
