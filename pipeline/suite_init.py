@@ -6,14 +6,12 @@ import os
 import shutil
 import tempfile
 
-import apache_beam as beam
-
 from expectations.draft import draft_suite
 from pipeline.errors import ConfigError
-from pipeline.files import exists, join, read_json, write_json, write_text
+from pipeline.files import exists, join, read_json, write_text
 from pipeline.inputs.plan import check_columns, plan_inputs
 from pipeline.stages.local_runner import new_pipeline, pipeline_options
-from pipeline.stages.profile import Profile, profile_json
+from pipeline.stages.profile import Profile
 from pipeline.stages.read import ReadBatches
 from transforms.labels import LabelSpec
 
@@ -32,8 +30,7 @@ def init_suite(inputs: tuple[str, ...], output: str, fmt: str | None = None, lab
         path = join(work, "profile.json")
         with new_pipeline(pipeline_options(beam_args)) as p:
             _ = (p | "Read" >> ReadBatches(plan=plan)
-                 | "Profile" >> Profile(columns=tuple(plan.kinds), with_sketch=False)
-                 | "Save" >> beam.Map(lambda acc: write_json(path, profile_json(acc))))
+                 | "Profile" >> Profile(columns=tuple(plan.kinds), with_sketch=False, save_to=path))
         profile = read_json(path)
     finally:
         shutil.rmtree(work, ignore_errors=True)

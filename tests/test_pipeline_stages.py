@@ -9,8 +9,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from expectations import CompileOptions, compile_suite, default_suite
+from pipeline.files import read_json
 from pipeline.stages.check import SumCountsFn
 from pipeline.stages.profile import MergeProfilesFn, Profile
+from pipeline.stages.written import WrittenProfile
 from pipeline.stages.check import QUARANTINE_TAG, CheckRows
 from transforms.labels import LabelSpec
 
@@ -71,11 +73,47 @@ def test_profile_on_a_runner_matches_one_accumulator():
                                   and nan_equal(list(a[4].values()), list(b[4].values()))))
 
 
-def test_profile_of_no_rows_is_an_empty_profile():
+def test_profile_of_no_rows_is_an_empty_profile(tmp_path):
+    path = str(tmp_path / "profile.json")
     with TestPipeline() as p:
-        out = (p | beam.Create([]).with_output_types(pa.RecordBatch) | Profile(columns=("x",), with_sketch=True)
+        out = (p | beam.Create([]).with_output_types(pa.RecordBatch)
+               | Profile(columns=("x",), with_sketch=True, save_to=path)
                | beam.Map(lambda a: (a.rows, a.profiles["x"].finite)))
         assert_that(out, equal_to([(0, 0)]))
+    saved = read_json(path)
+    assert saved["rows"] == 0 and saved["columns"]["x"]["finite"] == 0 and saved["sketches"] == {}
+
+
+def test_a_merged_profile_is_saved_with_its_sketches_and_passed_on_without_them(tmp_path, monkeypatch):
+    """The step that merges a profile saves it and passes on the sketch-free copy: the only profiles with
+    sketches that cross a step boundary are the bundles' partials on their way to the merge (a merged
+    1,000-column profile is ~96 MB; each crossing pickles and unpickles it)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.stages.local_runner import new_pipeline
+    from transforms.profile import ProfileAccumulator
+    from transforms.quantile_sketch import QuantileSketch
+    crossed = []  # every pickling of a profile, whichever coder does it
+
+    def getstate(acc):
+        crossed.append((acc.rows, any(c.sketch is not None for c in acc.profiles.values())))
+        return acc.__dict__
+    monkeypatch.setattr(ProfileAccumulator, "__getstate__", getstate, raising=False)
+    data = batches()
+    path = str(tmp_path / "profile.json")
+    with new_pipeline(PipelineOptions()) as p:
+        out = (p | beam.Create(data, reshuffle=False)  # one bundle: one partial
+               | Profile(columns=("x", "y"), with_sketch=True, save_to=path)
+               | beam.Map(lambda a: (a.rows, [c.sketch for c in a.profiles.values()], a.profiles["x"].bulk())))
+        whole = ProfileAccumulator(("x", "y"), True)
+        for b in data:
+            whole.add_batch(b)
+        assert_that(out, equal_to([(4000, [None, None], whole.profiles["x"].bulk())]))
+    assert [rows for rows, sketched in crossed if sketched and rows] == [4000]  # the one partial, to the merge
+    saved = read_json(path)
+    for c in ("x", "y"):
+        sketch = QuantileSketch.from_dict(saved["sketches"][c])
+        assert sketch.quantiles([0.01, 0.5, 0.99]) == whole.profiles[c].sketch.quantiles([0.01, 0.5, 0.99])
 
 
 def test_merging_partial_profiles_gives_the_same_summary_on_every_split():
@@ -159,11 +197,26 @@ def test_accumulators_cross_steps_with_coders_that_size_them_without_pickling(mo
                      list(acc.profiles["x"].summary().values()))
     p = beam.Pipeline()  # the PCollections are typed so the runner picks these coders
     raw = p | beam.Create(batches()).with_output_types(pa.RecordBatch)
-    profile = raw | Profile(columns=("x", "y"), with_sketch=True)
+    profile = raw | "Profile" >> Profile(columns=("x", "y"), with_sketch=True)
     assert isinstance(beam.coders.registry.get_coder(profile.element_type), ProfileCoder)
-    written = (raw, raw) | WriteCleanAndRawStatistics(clean_path="/nonexistent/c.pb", raw_path="/nonexistent/r.pb")
-    merged = written.producer.inputs[0]
-    assert merged.element_type is StatisticsAccumulators
+    _ = (raw, raw) | "Stats" >> WriteCleanAndRawStatistics(clean_path="/nonexistent/c.pb",
+                                                           raw_path="/nonexistent/r.pb")
+    _ = raw | "Written" >> WrittenProfile()
+
+    class Typed(beam.pipeline.PipelineVisitor):
+        """Every PCollection inside the merges, with its type: one typed Any (the combine's own output, when its
+        CombineFn declares no types) gets a pickling coder, and Beam pickles its first elements to size them."""
+        types = {}
+
+        def visit_transform(self, node):
+            if node.full_label.startswith(("Stats/Merge", "Profile/Merge", "Written/Merge")):
+                for out in node.outputs.values():
+                    self.types[node.full_label] = out.element_type
+    p.visit(Typed())
+    untyped = {label: t for label, t in Typed.types.items() if "Any" in str(t)}
+    assert len(Typed.types) >= 12 and not untyped, untyped
+    assert Typed.types["Stats/MergeClean/UnKey"] is StatisticsAccumulators
+    assert Typed.types["Profile/Merge/UnKey"] is ProfileAccumulator
 
 
 def test_json_files_write_non_finite_numbers_as_null_and_plain_objects_unchanged(tmp_path):

@@ -158,32 +158,34 @@ class QuantileSketch:
         self.keys, self.counts, self.shift = _combine(np.concatenate([mine, theirs]),
                                                       np.concatenate([self.counts, counts]), s)
 
-    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each bucket's value range [low, high], clamped to the exact min and max."""
-        first = self.keys << self.shift
+    def _bounds(self, buckets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The value range [low, high] of each bucket (or of the given bucket indices), clamped to the exact min
+        and max."""
+        first = (self.keys if buckets is None else self.keys[buckets]) << self.shift
         last = first | np.int64((1 << self.shift) - 1)
         with np.errstate(invalid="ignore"):  # keys past +/-max decode to Inf/NaN, then are clamped
             low, high = key_values(first), key_values(last)
-        low = np.clip(np.nan_to_num(low, nan=self.lo, neginf=self.lo), self.lo, self.hi)
-        high = np.clip(np.nan_to_num(high, nan=self.hi, posinf=self.hi), self.lo, self.hi)
+        # NaN -> the near end; then +/-Inf and anything past the exact min/max clamp to them
+        low = np.minimum(np.maximum(np.where(np.isnan(low), self.lo, low), self.lo), self.hi)
+        high = np.minimum(np.maximum(np.where(np.isnan(high), self.hi, high), self.lo), self.hi)
         return low, high
 
     def value_at(self, ranks) -> np.ndarray:
         """The values of the given 0-based ranks among the sorted values: exact while `exact`; else
         interpolated inside the bucket holding the rank (rank 0 is the min and rank n-1 the max, exactly)."""
         ranks = np.asarray(ranks, np.float64)
-        n = self.count
-        if n == 0:
+        if self.counts.size == 0:
             return np.full(ranks.shape, math.nan)
-        ranks = np.clip(ranks, 0, n - 1)
         cum = np.cumsum(self.counts)
+        n = int(cum[-1])
+        ranks = np.clip(ranks, 0, n - 1)
         b = np.searchsorted(cum, ranks, side="right")
         if self.exact:
             return key_values(self.keys[b])
-        low, high = self._bounds()
+        low, high = self._bounds(b)  # only the buckets asked for: a few of up to BUDGET
         before = cum[b] - self.counts[b]
         frac = (ranks - before + 0.5) / self.counts[b]
-        out = low[b] + frac * (high[b] - low[b])
+        out = low + frac * (high - low)
         out = np.where(ranks <= 0, self.lo, np.where(ranks >= n - 1, self.hi, out))
         return np.clip(out, self.lo, self.hi)
 

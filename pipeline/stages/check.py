@@ -93,6 +93,8 @@ class CheckRows(beam.PTransform):
         return outputs
 
 
+@beam.typehints.with_input_types(RowCounts)
+@beam.typehints.with_output_types(RowCounts)
 class SumCountsFn(beam.CombineFn):
     """RowCounts -> their sum (RowCounts.merge: the same on every merge path)."""
 

@@ -28,13 +28,12 @@ from pipeline.stages.check import CheckRows, SumCountsFn
 from pipeline.stages.fit import FitNormalization, outputs_json
 from pipeline.stages.kept_reads import KeepReads
 from pipeline.stages.normalize import Normalize
-from pipeline.stages.profile import Profile, profile_json
+from pipeline.stages.profile import Profile
 from pipeline.stages.quarantine import WriteQuarantine
 from pipeline.stages.read import ReadBatches
 from pipeline.stages.shards import WriteShards
 from pipeline.stages.statistics import WriteCleanAndRawStatistics
 from pipeline.stages.written import WrittenProfile
-from transforms.profile import ProfileAccumulator
 
 PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
 
@@ -57,27 +56,26 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         keep = KeepReads(run=run_token, later_passes=len(PASSES) - 1 - PASSES.index(pass_name))
         return p | name >> ReadBatches(plan=plan, progress=progress, pass_name=pass_name, keep=keep)
 
-    # The checks and the fit get each profile without its sketches (ProfileAccumulator.without_sketches), made
-    # where the profile is merged: a sketch is up to 128 KB a column, and every step in another stage that
-    # reads a PCollection gets its own pickled copy (a 1,000-column profile was pickled 11 times, ~100 MB each).
-    raw_profile = read("ReadForProfile", PROFILE_PASS) | "RawProfile" >> Profile(columns=columns, with_sketch=True)
-    raw_for_checks = raw_profile | "RawProfileForChecks" >> beam.Map(ProfileAccumulator.without_sketches)
+    # The checks and the fit get each profile without its sketches (ProfileAccumulator.without_sketches): the
+    # step that merges a profile saves it whole for the report and passes on the sketch-free copy (stages.profile).
+    raw_profile = read("ReadForProfile", PROFILE_PASS) | "RawProfile" >> Profile(
+        columns=columns, with_sketch=True, save_to=staged.artifact(RAW_PROFILE))
 
     fit_pass = read("ReadForFit", FIT_PASS) | "CheckForFit" >> CheckRows(
-        compiled=compiled, raw_profile=raw_for_checks, progress=progress, pass_name=FIT_PASS)
-    clean_profile = fit_pass.clean | "CleanProfile" >> Profile(columns=columns, with_sketch=True)
-    clean_for_checks = clean_profile | "CleanProfileForChecks" >> beam.Map(ProfileAccumulator.without_sketches)
+        compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
+    clean_profile = fit_pass.clean | "CleanProfile" >> Profile(
+        columns=columns, with_sketch=True, save_to=staged.artifact(CLEAN_PROFILE))
     # Two statistics threads for the clean rows: TFDV is most of this pass's CPU, and one thread of it made the run
     # ~10-15% slower for ~80 MB less peak RSS (BENCHMARKS.md).
     _ = ((fit_pass.clean, fit_pass.quarantine)
          | "Statistics" >> WriteCleanAndRawStatistics(clean_path=staged.stats(CLEAN_STATS),
                                                       raw_path=staged.stats(RAW_STATS), clean_lanes=2))
-    outputs = clean_for_checks | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
+    outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
                                                         method=config.normalize, filled=compiled.fills_missing,
                                                         indicators=compiled.indicators, frozen=frozen)
 
     write_pass = read("ReadForWrite", WRITE_PASS) | "CheckForWrite" >> CheckRows(
-        compiled=compiled, raw_profile=raw_for_checks, clean_profile=clean_for_checks, progress=progress,
+        compiled=compiled, raw_profile=raw_profile, clean_profile=clean_profile, progress=progress,
         pass_name=WRITE_PASS)
     normalized = write_pass.clean | "Normalize" >> Normalize(outputs=outputs)
     written, shards = normalized | "WriteShards" >> WriteShards(
@@ -90,8 +88,6 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         schema=plan.quarantine_schema)
     counts = write_pass.counts | "Counts" >> beam.CombineGlobally(SumCountsFn())
 
-    _ = raw_profile | "SaveRawProfile" >> beam.Map(lambda a: _save(staged.artifact(RAW_PROFILE), profile_json(a)))
-    _ = clean_profile | "SaveCleanProfile" >> beam.Map(lambda a: _save(staged.artifact(CLEAN_PROFILE), profile_json(a)))
     _ = outputs | "SaveOutputs" >> beam.Map(lambda o: _save(staged.artifact(OUTPUTS), outputs_json(o)))
     _ = written_profile | "SaveWritten" >> beam.Map(lambda w: _save(staged.artifact(WRITTEN), w.to_json()))
     _ = counts | "SaveCounts" >> beam.Map(lambda c: _save(staged.artifact(COUNTS), c.to_json()))

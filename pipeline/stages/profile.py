@@ -1,12 +1,18 @@
 """Profile: the exact profile (transforms.profile) of a PCollection of RecordBatches.
 
-Partial profiles are built per bundle beside the bundle's main thread and reach the shuffle as small
-accumulators; one merge gives the profile the checks, the fit and the report use.
+Partial profiles are built per bundle beside the bundle's main thread and reach the shuffle as accumulators;
+one merge gives the profile. The step that merges also saves it (sketches included: the report's histograms,
+the quantile expectations and drift are drawn from them) and passes on only its sketch-free copy, which is
+what the checks and the fit read. A merged profile with sketches never crosses a step boundary: a sketch is
+up to 128 KB a column, and every boundary pickles and unpickles it (1,000 columns: ~96 MB, ~0.3 s a crossing,
+and Beam's default-value path for an empty input added two crossings).
 """
 from __future__ import annotations
 
 import apache_beam as beam
 import pyarrow as pa
+
+from pipeline.files import write_json
 
 from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackground
 from pipeline.stages.coders import SizedPickleCoder
@@ -44,6 +50,8 @@ class _ProfileInBackgroundFn(AccumulateInBackground):
         return partial if partial.rows else None
 
 
+@beam.typehints.with_input_types(ProfileAccumulator)
+@beam.typehints.with_output_types(ProfileAccumulator)
 class MergeProfilesFn(beam.CombineFn):
     """Partial ProfileAccumulators -> their merge; an empty profile of `columns` when there are none. Merging
     does not depend on order or grouping (see transforms.profile), so every runner gets the same profile."""
@@ -72,19 +80,42 @@ class MergeProfilesFn(beam.CombineFn):
 
 
 class Profile(beam.PTransform):
-    """RecordBatches -> one ProfileAccumulator over `columns` (quantile sketches when with_sketch): a partial
-    profile per bundle, built on a background thread, then merged."""
+    """RecordBatches -> one sketch-free ProfileAccumulator (ProfileAccumulator.without_sketches) over `columns`:
+    a partial profile per bundle, built on a background thread, then merged. With `save_to`, the merged profile
+    (its quantile sketches too, when with_sketch) is saved there as JSON (profile_json) by the merging step.
+    No rows give an empty profile, saved the same way."""
 
-    def __init__(self, *, columns: tuple[str, ...], with_sketch: bool):
+    def __init__(self, *, columns: tuple[str, ...], with_sketch: bool, save_to: str | None = None):
         super().__init__()
-        self._columns, self._with_sketch = tuple(columns), with_sketch
+        self._columns, self._with_sketch, self._save_to = tuple(columns), with_sketch, save_to
 
     def expand(self, batches: beam.PCollection[pa.RecordBatch]) -> beam.PCollection[ProfileAccumulator]:
-        return (batches
-                | "Accumulate" >> beam.ParDo(_ProfileInBackgroundFn(self._columns, self._with_sketch)
-                                             ).with_output_types(ProfileAccumulator)
-                | "Merge" >> beam.CombineGlobally(MergeProfilesFn(self._columns, self._with_sketch)
-                                                  ).with_output_types(ProfileAccumulator))
+        finish = _Finish(self._save_to)
+        merged = (batches
+                  | "Accumulate" >> beam.ParDo(_ProfileInBackgroundFn(self._columns, self._with_sketch)
+                                               ).with_output_types(ProfileAccumulator)
+                  | "Merge" >> beam.CombineGlobally(MergeProfilesFn(self._columns, self._with_sketch)
+                                                    ).without_defaults().with_output_types(ProfileAccumulator)
+                  | "Finish" >> beam.Map(finish).with_output_types(ProfileAccumulator))
+        # Beam's own default for an empty input (CombineGlobally with defaults) would read the merged profile,
+        # sketches and all, as a side input; this one reads the sketch-free copy.
+        columns, with_sketch = self._columns, self._with_sketch
+        return (batches.pipeline
+                | "Once" >> beam.Create([None])
+                | "OrEmpty" >> beam.Map(lambda _, got: got[0] if got else finish(ProfileAccumulator(columns, with_sketch)),
+                                        beam.pvalue.AsList(merged)).with_output_types(ProfileAccumulator))
+
+
+class _Finish:
+    """A merged profile -> saved (when save_to) -> its sketch-free copy."""
+
+    def __init__(self, save_to: str | None):
+        self._save_to = save_to
+
+    def __call__(self, acc: ProfileAccumulator) -> ProfileAccumulator:
+        if self._save_to is not None:
+            write_json(self._save_to, profile_json(acc), indent=None)  # compact: read back only by the driver
+        return acc.without_sketches()
 
 
 def profile_json(acc: ProfileAccumulator) -> dict:

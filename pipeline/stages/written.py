@@ -11,6 +11,8 @@ import pyarrow as pa
 from transforms.written_values import WrittenValues
 
 
+@beam.typehints.with_input_types(pa.RecordBatch)
+@beam.typehints.with_output_types(WrittenValues)
 class MergeWrittenFn(beam.CombineFn):
     """Written batches -> their WrittenValues (merges in any order and grouping give the same result)."""
 
