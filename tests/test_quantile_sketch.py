@@ -102,3 +102,32 @@ def test_histogram_counts_every_value_and_stays_inside_the_data_range():
     assert below + counts.sum() + above == values.size
     assert np.abs(counts - want).max() <= 0.001 * values.size
     assert abs(below - (values < lo).sum()) <= 0.001 * values.size
+
+
+@given(st.lists(st.sampled_from([0.0, 1.0, 2.0, 7.0, -1.0, 41.88, 1.4e9, 2.0 ** 53, -87.63, 5e-324]),
+                min_size=1, max_size=12, unique=True),
+       _OFFSETS, st.integers(1, 8), st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_adding_batches_of_few_distinct_values_one_after_another_is_adding_them_at_once(
+        levels, offset, batches, seed, known_bounds):
+    """Classes, flags, one-hot blocks and codes: batches whose values all have a bucket already are counted
+    into them without a sort; the sketch must be the one built from all the values at once, also when a later
+    batch brings a new value, or the sketch has collapsed (more distinct values than BUDGET)."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = [offset + rng.choice(levels, size=int(rng.integers(1, 300))) for _ in range(batches)]
+        if seed % 3 == 0:  # a wide spread first: the sketch collapses before the few-valued batches arrive
+            parts.insert(0, offset + rng.standard_normal(BUDGET + 500) * 1e3)
+    parts = [p[np.isfinite(p)] for p in parts]
+    parts = [p for p in parts if p.size]
+    if not parts:
+        return
+    one_by_one = QuantileSketch()
+    for p in parts:
+        if known_bounds:
+            one_by_one.add(p, float(p.min()), float(p.max()))
+        else:
+            one_by_one.add(p)
+    whole = QuantileSketch()
+    whole.add(np.concatenate(parts))
+    assert one_by_one.to_dict() == whole.to_dict()
+    assert one_by_one.quantiles(QS) == whole.quantiles(QS)

@@ -49,28 +49,34 @@ class ColumnProfile:
         """values: float64 of present entries' cells (NaN for missing); rows: how many rows they came from;
         key: a sortable id of the batch, unique within the run (see ProfileAccumulator.add_batch)."""
         present = values[~missing] if missing.any() else values
-        nan = np.isnan(present)
-        pos_inf = present == np.inf
-        neg_inf = present == -np.inf
-        finite = present[~(nan | pos_inf | neg_inf)]
         self.rows += rows
-        self.missing += int(missing.sum())
-        self.nan += int(nan.sum())
-        self.pos_inf += int(pos_inf.sum())
-        self.neg_inf += int(neg_inf.sum())
+        self.missing += values.size - present.size
+        is_finite = np.isfinite(present)
+        n_finite = int(np.count_nonzero(is_finite))
+        if n_finite == present.size:  # the common batch: nothing to count apart, nothing to copy
+            finite = present
+        else:
+            n_nan = int(np.count_nonzero(np.isnan(present)))
+            n_pos_inf = int(np.count_nonzero(present == np.inf))
+            self.nan += n_nan
+            self.pos_inf += n_pos_inf
+            self.neg_inf += present.size - n_finite - n_nan - n_pos_inf
+            finite = present[is_finite]
         if finite.size:
+            lo, hi = float(finite.min()), float(finite.max())
             with np.errstate(over="ignore", invalid="ignore"):
-                b_mean = _mean(finite)
-                b_m2 = float(np.square(finite - b_mean).sum())
+                b_mean = _mean(finite, max(-lo, hi))
+                deviations = finite - b_mean
+                b_m2 = float(np.square(deviations, out=deviations).sum())
             key = (("~", len(self.parts)) if key is None else key)
             while key in self.parts:  # batches without a key (direct kernel use) still each get a slot
                 key = (key, len(self.parts))
             self.parts[key] = (int(finite.size), b_mean, b_m2)
             self.finite += int(finite.size)
-            self.min = min(self.min, float(finite.min()))
-            self.max = max(self.max, float(finite.max()))
+            self.min = min(self.min, lo)
+            self.max = max(self.max, hi)
             if self.sketch is not None:
-                self.sketch.add(finite)
+                self.sketch.add(finite, lo, hi)
 
     def _moments(self) -> tuple[float, float]:
         """(mean, m2) folded over the batches in key order: the same bits on every merge path."""
@@ -196,9 +202,9 @@ class ColumnProfile:
         return None
 
 
-def _mean(finite: np.ndarray) -> float:
-    """Mean of finite float64 values that does not overflow when their sum would (|x| near 1.8e308)."""
-    peak = float(np.abs(finite).max())
+def _mean(finite: np.ndarray, peak: float) -> float:
+    """Mean of finite float64 values that does not overflow when their sum would (|x| near 1.8e308); peak: the
+    largest magnitude among them."""
     if peak < 1e300:
         return float(finite.mean())
     exponent = int(np.frexp(peak)[1])  # exact power-of-two scaling into [-1, 1]

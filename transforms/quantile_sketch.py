@@ -47,15 +47,18 @@ def key_values(keys: np.ndarray) -> np.ndarray:
 
 
 _DENSE_SPAN = 1 << 20  # bucket keys spanning fewer than this are counted with bincount (no sort)
+KNOWN_KEYS_LIMIT = 64  # a sketch of at most this many buckets first tries to count a batch into them
 
 
-def _bucket_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct keys ascending, their counts). Negative values, zeros and positive values are counted apart:
-    each side's keys span only the binades its values occupy (a column crossing zero would otherwise span every
-    exponent down to the smallest float), so once a sketch has collapsed bincount counts them in linear time;
-    before (exact values), a sort."""
+def _bucket_counts(keys: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys ascending, their counts) of the keys of values between lo and hi. Negative values, zeros
+    and positive values are counted apart: each side's keys span only the binades its values occupy (a column
+    crossing zero would otherwise span every exponent down to the smallest float), so once a sketch has
+    collapsed bincount counts them in linear time; before (exact values), a sort."""
     if keys.size == 0:
         return keys, np.empty(0, np.int64)
+    if lo > 0 or hi < 0:  # one side only, no zeros (offset columns: latitudes, timestamps, ids)
+        return _side_counts(keys)
     negative, positive = keys < 0, keys > 0
     zeros = keys.size - int(np.count_nonzero(negative)) - int(np.count_nonzero(positive))
     out_keys, out_counts = [], []
@@ -75,7 +78,7 @@ def _bucket_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _side_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = keys.min(), keys.max()
     if int(hi) - int(lo) < _DENSE_SPAN:
-        counts = np.bincount((keys - lo).astype(np.int64))
+        counts = np.bincount(keys - lo)
         present = np.flatnonzero(counts)
         return present + lo, counts[present].astype(np.int64)
     keys, counts = np.unique(keys, return_counts=True)
@@ -135,14 +138,32 @@ class QuantileSketch:
         """True while every distinct value has its own bucket (answers are exact)."""
         return self.shift == 0
 
-    def add(self, finite_values: np.ndarray) -> None:
-        """Adds values; the caller passes finite values only (NaN/Inf are counted elsewhere)."""
+    def add(self, finite_values: np.ndarray, lo: float | None = None, hi: float | None = None) -> None:
+        """Adds values; the caller passes finite values only (NaN/Inf are counted elsewhere), and may pass their
+        min and max when it has them."""
         v = np.asarray(finite_values, dtype=np.float64)
         if v.size == 0:
             return
-        keys, counts = _bucket_counts(order_keys(v) >> self.shift)
-        self._absorb(keys, counts, self.shift)
-        self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+        if lo is None or hi is None:
+            lo, hi = float(v.min()), float(v.max())
+        keys = order_keys(v)
+        if self.shift:
+            keys >>= self.shift
+        if not self._count_known(keys):
+            self._absorb(*_bucket_counts(keys, lo, hi), self.shift)
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+
+    def _count_known(self, keys: np.ndarray) -> bool:
+        """Counts keys that all have a bucket already (a column of few distinct values: classes, flags, one-hot
+        blocks) without sorting them; False, having changed nothing, when some do not."""
+        if not 0 < self.keys.size <= KNOWN_KEYS_LIMIT:
+            return False
+        at = np.searchsorted(self.keys, keys)
+        np.minimum(at, self.keys.size - 1, out=at)
+        if not np.array_equal(self.keys[at], keys):
+            return False
+        self.counts = self.counts + np.bincount(at, minlength=self.keys.size)
+        return True
 
     def merge(self, other: "QuantileSketch") -> "QuantileSketch":
         out = QuantileSketch()
