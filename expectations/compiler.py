@@ -146,6 +146,10 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
     governed = {c for c, p in policies.items() if p.action != "quarantine"}
 
     conditions: dict[int, object] = {}  # id(expectation) -> its parsed row_condition
+    # One object per distinct condition, so a batch computes its mask once for every rule that shares it
+    # (BatchView.rows_where). Keyed by repr, not equality: == would join `b == True` and `b == 1`, which differ
+    # on a text column.
+    distinct_conditions: dict[str, object] = {}
 
     def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None, origin: str = "suite") -> None:
         if id(e) in conditions:
@@ -160,7 +164,8 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
             raise SuiteError(f"{where}: unsupported expectation type. Supported: {', '.join(SUPPORTED)}")
         _check_arguments(e, where)
         if e.kwargs.get("row_condition"):
-            conditions[id(e)] = _condition(e, where, schema)
+            condition = _condition(e, where, schema)
+            conditions[id(e)] = distinct_conditions.setdefault(repr(condition), condition)
         if e.type in AGGREGATE_TYPES:
             described.append(_aggregate(e, where, schema))
             continue

@@ -126,6 +126,33 @@ def test_load_suite_errors_and_ge_0x_keys(tmp_path):
             "on_fail": "explode"}}}]}, "t")
 
 
+def test_a_row_condition_shared_by_rules_is_computed_once_a_batch_and_different_ones_stay_apart(monkeypatch):
+    """Suites repeat one row_condition over many expectations; each batch computes its mask once, for what
+    the rules flag and for the rows they count as evaluated. Conditions that only compare equal (`s == "1"`
+    and `s == 1` on a text column) are not joined."""
+    from transforms import conditions
+    from transforms.evaluate import check_batch
+
+    def between(column, condition):
+        return {"type": "expect_column_values_to_be_between",
+                "kwargs": {"column": column, "min_value": 0.0, "max_value": 10.0, "row_condition": condition,
+                           "condition_parser": "pandas"}}
+    compiled = compile_suite(suite(between("x", 's == "Cash" & n >= 2'), between("y", 's == "Cash" & n >= 2'),
+                                   between("x", 's == "1"'), between("y", "s == 1")), SCHEMA, CompileOptions())
+    rules = [r for _, r in compiled.bind({})]
+    assert rules[0].condition is rules[1].condition and rules[2].condition is not rules[3].condition
+    calls = []
+    real = conditions.All.mask
+    monkeypatch.setattr(conditions.All, "mask", lambda self, view: calls.append(self) or real(self, view))
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([50.0, 50.0, 50.0, None, 50.0]), pa.array([2, 1, 3, 2, 5]),
+         pa.array(["Cash", "Cash", "Card", "Cash", "1"]), pa.array([-1.0, -1.0, -1.0, -1.0, -1.0]),
+         pa.array(["f"] * 5), pa.array(range(5))], schema=SCHEMA)
+    out = check_batch(batch, rules)
+    assert len(calls) == 1  # one mask for both rules under 's == "Cash" & n >= 2', not four
+    assert out.rule_counts[:3] == [1, 2, 1] and out.rule_domains[:3] == [1, 2, 1]
+
+
 def test_a_row_condition_restricts_the_rule_and_its_repair_to_the_selected_rows():
     from transforms.evaluate import check_batch
     spec = {"type": "expect_column_values_to_be_between",

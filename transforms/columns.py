@@ -90,6 +90,7 @@ class BatchView:
         self.batch = batch
         self._numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._lists: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._masks: dict[int, np.ndarray] = {}
 
     @property
     def num_rows(self) -> int:
@@ -104,6 +105,14 @@ class BatchView:
             arr = self.column(name)
             self._numeric[name] = (float_values(arr), missing_mask(arr))
         return self._numeric[name]
+
+    def rows_where(self, condition) -> np.ndarray:
+        """condition.mask(self), computed once per condition object for every rule that asks (a row condition
+        restricts both what a rule flags and the rows it counts as evaluated). The result must not be changed."""
+        key = id(condition)  # conditions outlive the view (they belong to the compiled suite): ids stay unique
+        if key not in self._masks:
+            self._masks[key] = condition.mask(self)
+        return self._masks[key]
 
     def lists(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row offsets, float64 flat values, missing mask) of a list-of-numbers column."""

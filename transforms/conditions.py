@@ -113,12 +113,12 @@ class Conditional:
         return self.rule.action
 
     def evaluate(self, view: BatchView) -> Reasons:
-        selected = self.condition.mask(view)
+        selected = view.rows_where(self.condition)
         for why, mask in self.rule.evaluate(view):
             yield why, mask & selected
 
     def domain(self, view: BatchView) -> np.ndarray:
-        selected = self.condition.mask(view)
+        selected = view.rows_where(self.condition)
         inner = self.rule.domain(view) if hasattr(self.rule, "domain") else None
         return selected if inner is None else inner & selected
 
