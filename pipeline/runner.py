@@ -64,9 +64,10 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
     from pipeline.report.assemble import assemble, settle, write_report
     from pipeline.stages import graph
     from pipeline.stages.local_runner import new_pipeline, pipeline_options
+    loaded_model = None  # loaded once, here, before the pipeline; checked on the staged shards after it
     if config.model is not None:
         from pipeline.training.model_check import preflight
-        preflight(model_check_config(config, data=config.output), features_of(plan, config))
+        loaded_model = preflight(model_check_config(config, data=config.output), features_of(plan, config))
     options = pipeline_options(config.beam_args)
     runner = str(options.view_as(StandardOptions).runner)
     if plan.skipped and log:
@@ -98,7 +99,7 @@ def run(config: RunConfig | None = None, *, log: Log | None = None, **settings) 
                                                           config.drift.missing_rate),
                                    histograms=overlay_histograms(baseline.histograms, raw))
         if config.model is not None:
-            check_model_on_staged(report, config, staged.root)
+            check_model_on_staged(report, config, staged.root, loaded_model)
         write_report(settle(report), staged=staged, suite=suite, output=config.output)
         publish(staged, config.output)
     except BaseException:  # a failure, Ctrl-C or SIGTERM: nothing half-written stays behind
@@ -117,21 +118,23 @@ def features_of(plan, config: RunConfig) -> tuple[str, ...]:
                  {lab.column for lab in config.labels})
 
 
-def model_check_config(config: RunConfig, data: str):
-    """The model check `run --model` does on its staged output (a training.model_check.ModelCheckConfig)."""
+def model_check_config(config: RunConfig, data: str, loaded=None):
+    """The model check `run --model` does on its staged output (a training.model_check.ModelCheckConfig);
+    loaded: the model's handler from the preflight, so it is not loaded again."""
     from pipeline.training.model_check import ModelCheckConfig
     return ModelCheckConfig(model=config.model, data=data, label=config.check_label, loss=config.model_loss,
                             mixed_precision=config.mixed_precision, features=config.model_features,
                             safe_mode=not config.unsafe_model, custom_objects=config.custom_objects,
-                            verify_data=False)  # `run --model` checks its own staged output, not yet gated
+                            verify_data=False,  # `run --model` checks its own staged output, not yet gated
+                            loaded=loaded)
 
 
-def check_model_on_staged(report: dict, config: RunConfig, stage: str) -> None:
+def check_model_on_staged(report: dict, config: RunConfig, stage: str, loaded=None) -> None:
     """Runs the model checker on the staged shards; its verdict joins the gate when the report is settled."""
     from pipeline.training.model_check import check_model
     if report["counts"]["clean_rows"] == 0:
         return  # nothing to run the model on; the gate already fails
-    result = check_model(model_check_config(config, data=stage))
+    result = check_model(model_check_config(config, data=stage, loaded=loaded))
     result["data"] = config.output  # it ran on the staged copy of what is published there
     report["model_check"] = result
     report["run"]["seconds"] = round(report["run"]["seconds"] + result["seconds"], 3)

@@ -217,7 +217,11 @@ def test_cli_check_model_exit_codes_and_safe_mode(shards, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_run_with_model_puts_the_check_in_the_report_and_the_gate(tmp_path, capsys):
+def test_run_with_model_puts_the_check_in_the_report_and_the_gate(tmp_path, capsys, monkeypatch):
+    from pipeline.training import model as model_module
+    loads = []  # the model is loaded once: before the pipeline (to check its width), then reused after it
+    real_load = model_module.load_model
+    monkeypatch.setattr(model_module, "load_model", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
     src = str(tmp_path / "train.parquet")
     _table(seed=2).to_parquet(src)
     model = keras.Sequential([keras.Input((len(FEATURES),)),
@@ -232,7 +236,8 @@ def test_run_with_model_puts_the_check_in_the_report_and_the_gate(tmp_path, caps
     assert code == 1
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["model_check"]["failure"]["layer"] == "exp_layer"
-    assert report["model_check"]["data"] == out
+    assert report["model_check"]["data"] == out and report["model_check"]["model"] == path
+    assert loads == [path]
     assert any(f.startswith("model check: ") for f in report["gate"]["failures"])
     assert main(["gate", out]) == 1
     assert not any(n.startswith(".nanguard-staging-") for n in os.listdir(out))

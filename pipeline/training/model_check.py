@@ -40,6 +40,9 @@ class ModelCheckConfig:
     # allow_failed; verify_data=False only where the caller vouches for the data (`run --model` on its staging).
     allow_failed: bool = False
     verify_data: bool = True
+    # The handler preflight() made from `model`, so `run --model` loads the model once (it can be large);
+    # `model` still names it in the result.
+    loaded: object = None
 
     def __post_init__(self):
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -163,7 +166,8 @@ def check_model(config: ModelCheckConfig) -> dict:
                           f"{', '.join(spec)})")
     device, device_name = _device(config.device)
     with tf.device(device):
-        model = as_handler(config.model, config.safe_mode, config.custom_objects)
+        model = config.loaded if config.loaded is not None else as_handler(config.model, config.safe_mode,
+                                                                           config.custom_objects)
         model_name = config.model if isinstance(config.model, str) else model.name
         if config.mixed_precision:
             model = model.mixed_clone()
@@ -377,9 +381,10 @@ def _failed(check: dict) -> bool:
     return any(bool(v) for v in found if isinstance(v, (int, dict)) and not isinstance(v, bool))
 
 
-def preflight(config: ModelCheckConfig, available: tuple[str, ...]) -> None:
+def preflight(config: ModelCheckConfig, available: tuple[str, ...]):
     """Before a pipeline runs: the model loads, and a single-input model's width matches the numeric features
-    the shards will have (`available`, or config.features), so a mismatch is not found only after the run."""
+    the shards will have (`available`, or config.features), so a mismatch is not found only after the run.
+    Returns the loaded model's handler (ModelCheckConfig.loaded), for the check after the run."""
     from pipeline.training.model import as_handler
     model = as_handler(config.model, config.safe_mode, config.custom_objects)
     if config.features is not None:
@@ -389,13 +394,14 @@ def preflight(config: ModelCheckConfig, available: tuple[str, ...]) -> None:
                               f"(features: {', '.join(available)})")
     names = model.input_names()
     if names and all(n in available for n in names):
-        return  # named inputs, fed by name
+        return model  # named inputs, fed by name
     chosen = config.features if config.features is not None else available
     width = model.input_width()
     if width is not None and width != len(chosen):
         raise ConfigError(f"--model {config.model}: takes {width} input values per example but the shards will "
                           f"have {len(chosen)} numeric non-label features ({', '.join(chosen)}); choose them with "
                           f"--model-features")
+    return model
 
 
 def summary(result: dict) -> str:
