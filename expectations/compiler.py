@@ -24,7 +24,8 @@ from expectations.errors import SuiteError
 from expectations.missing_policy import MissingPolicy, policy_for
 from expectations.row_condition import ConditionError, parse_condition
 from transforms.columns import RESERVED, UNPARSEABLE, is_list, is_numeric, is_temporal_field, type_name
-from transforms.conditions import Conditional
+from transforms.conditions import All, Compare, Conditional, IsIn, Not
+from transforms.conditions import Any as AnyOf
 from transforms.extreme import DEFAULT_THRESHOLD, bounds_are_usable, extreme_bounds
 from transforms.labels import LabelRule, LabelSpec
 from transforms.profile import ColumnProfile
@@ -267,9 +268,42 @@ def _condition(e: Expectation, where: str, schema: pa.Schema):
     if isinstance(text, dict) and text.get("type") == "pass_through":  # how GE 1.24 writes a suite it saved
         text = text.get("pass_through_filter")
     try:
-        return parse_condition(text, [n for n in schema.names if n not in RESERVED])
+        condition = parse_condition(text, [n for n in schema.names if n not in RESERVED])
     except ConditionError as err:
         raise SuiteError(f"{where}: {err}") from None
+    return _typed_literals(condition, schema, f"{where}: row_condition {text!r}")
+
+
+def _typed_literals(node, schema: pa.Schema, where: str):
+    """The condition with each literal in its column's terms (a date or date-time string on a timestamp or date
+    column becomes its seconds since 1970-01-01 UTC, as nanguard holds the column); a literal that cannot meet
+    its column's values (text against numbers, a number against text, anything against a list column) is a
+    SuiteError here rather than an error on every batch, or a condition that silently selects nothing."""
+    if isinstance(node, (Not,)):
+        return Not(_typed_literals(node.operand, schema, where))
+    if isinstance(node, (All, AnyOf)):
+        return type(node)(tuple(_typed_literals(o, schema, where) for o in node.operands))
+    if not isinstance(node, (Compare, IsIn)):
+        return node
+    field = schema.field(node.column)
+    if is_list(field.type):
+        raise SuiteError(f"{where}: column '{node.column}' holds lists ({type_name(field)}); a row condition "
+                         f"compares single values")
+    numeric = is_numeric(field.type) or is_temporal_field(field)
+
+    def typed(v):
+        if numeric and isinstance(v, str):
+            if is_temporal_field(field):
+                return _bound(v, field, where, f"'{node.column}' compared with")
+            raise SuiteError(f"{where}: column '{node.column}' holds numbers ({type_name(field)}) and {v!r} is "
+                             f"text; compare it with a number")
+        if not numeric and not isinstance(v, str):
+            raise SuiteError(f"{where}: column '{node.column}' holds text and {v!r} is not; write it in quotes "
+                             f"(\"{v}\") to compare text: pandas selects no row when text is compared with a number")
+        return v
+    if isinstance(node, Compare):
+        return dataclasses.replace(node, value=typed(node.value))
+    return dataclasses.replace(node, values=tuple(typed(v) for v in node.values))
 
 
 def _note_impute(impute: dict, e: Expectation, column: str, where: str, schema: pa.Schema) -> None:

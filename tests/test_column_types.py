@@ -68,6 +68,42 @@ def test_date_time_bounds_quarantine_verbatim_in_the_original_type(tmp_path):
     assert q.schema.field("trip_start").type == pa.timestamp("us", tz="UTC") and q.num_rows == late
 
 
+def test_a_row_condition_on_a_timestamp_takes_a_date_time_string_as_pandas_does(tmp_path):
+    """pandas' query compares a datetime column with "2015-01-01"; nanguard holds the column as seconds and
+    turns the literal into seconds too (before: every batch failed converting the text to a number)."""
+    src, table = _typed(tmp_path)
+    suite = _suite(tmp_path, {"type": "expect_column_values_to_be_between",
+                              "kwargs": {"column": "fare", "max_value": 20.0, "condition_parser": "pandas",
+                                         "row_condition": 'trip_start >= "2015-01-01" & company == "Flash Cab"'},
+                              "meta": {"nanguard": {"on_fail": "warn"}}})
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(src), "--output", str(out), "--suite", suite, "--quiet"]) in (0, 1)
+    report = json.loads((out / "report.json").read_text())
+    df = table.to_pandas()
+    df["trip_start"] = df["trip_start"].dt.tz_localize(None)  # a date-time without a zone reads as UTC
+    selected = df.query('trip_start >= "2015-01-01" & company == "Flash Cab"')
+    result = next(r for r in report["expectations"] if r["kwargs"].get("row_condition"))
+    assert selected.shape[0] > 0 and (selected["fare"] > 20.0).sum() > 0
+    assert result["unexpected_count"] == int((selected["fare"] > 20.0).sum())
+    assert result["element_count"] - result["missing_count"] == selected.shape[0]  # the rows evaluated
+
+
+@pytest.mark.parametrize("condition, words", [
+    ('fare > "cheap"', ["fare", "holds numbers", "'cheap' is text"]),
+    ("company == 1", ["company", "holds text", 'quotes ("1")']),
+    ('company.isin(["Flash Cab", 7])', ["company", "7 is not"]),
+    ('trip_start > "last tuesday"', ["'last tuesday'", "ISO date"]),
+])
+def test_a_row_condition_literal_that_cannot_meet_its_column_is_a_suite_error(tmp_path, capsys, condition, words):
+    src, _ = _typed(tmp_path)
+    suite = _suite(tmp_path, {"type": "expect_column_values_to_be_between",
+                              "kwargs": {"column": "fare", "max_value": 20.0, "condition_parser": "pandas",
+                                         "row_condition": condition}})
+    code = main(["run", "--input", str(src), "--output", str(tmp_path / "o"), "--suite", suite])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
 @pytest.mark.parametrize("expectation, words", [
     ({"type": "expect_column_values_to_be_between",
       "kwargs": {"column": "trip_start", "min_value": "last tuesday"}}, ["'last tuesday'", "ISO date"]),
