@@ -279,7 +279,7 @@ def _typed_literals(node, schema: pa.Schema, where: str):
     column becomes its seconds since 1970-01-01 UTC, as nanguard holds the column); a literal that cannot meet
     its column's values (text against numbers, a number against text, anything against a list column) is a
     SuiteError here rather than an error on every batch, or a condition that silently selects nothing."""
-    if isinstance(node, (Not,)):
+    if isinstance(node, Not):
         return Not(_typed_literals(node.operand, schema, where))
     if isinstance(node, (All, AnyOf)):
         return type(node)(tuple(_typed_literals(o, schema, where) for o in node.operands))

@@ -13,7 +13,6 @@ import apache_beam as beam
 import pyarrow as pa
 
 from pipeline.files import write_json
-
 from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackground
 from pipeline.stages.coders import SizedPickleCoder
 from transforms.profile import ProfileAccumulator
@@ -99,11 +98,17 @@ class Profile(beam.PTransform):
                   | "Finish" >> beam.Map(finish).with_output_types(ProfileAccumulator))
         # Beam's own default for an empty input (CombineGlobally with defaults) would read the merged profile,
         # sketches and all, as a side input; this one reads the sketch-free copy.
-        columns, with_sketch = self._columns, self._with_sketch
         return (batches.pipeline
                 | "Once" >> beam.Create([None])
-                | "OrEmpty" >> beam.Map(lambda _, got: got[0] if got else finish(ProfileAccumulator(columns, with_sketch)),
-                                        beam.pvalue.AsList(merged)).with_output_types(ProfileAccumulator))
+                | "OrEmpty" >> beam.Map(_merged_or_empty, beam.pvalue.AsList(merged), finish=finish,
+                                        columns=self._columns, with_sketch=self._with_sketch
+                                        ).with_output_types(ProfileAccumulator))
+
+
+def _merged_or_empty(_, merged: list, finish: "_Finish", columns: tuple[str, ...], with_sketch: bool
+                     ) -> ProfileAccumulator:
+    """The merged profile's sketch-free copy; none (no rows): an empty profile, finished the same way."""
+    return merged[0] if merged else finish(ProfileAccumulator(columns, with_sketch))
 
 
 class _Finish:
