@@ -36,7 +36,8 @@ def expectation_results(compiled: CompiledSuite, counts: RowCounts, raw: dict, c
             out.append(dict(e, **evaluate_aggregate(e, raw, columns)))
             continue
         evaluated = counts.evaluated.get(i, rows)  # absent: the rule was not bound (no usable bounds)
-        result = column_map_result(e, counts.unexpected.get(i, 0), rows, evaluated)
+        # GE counts an expectation with a row_condition over the rows the condition selects
+        result = column_map_result(e, counts.unexpected.get(i, 0), counts.selected.get(i, rows), evaluated)
         result["partial_unexpected_list"] = [value for _, value in counts.samples.get(i, [])]
         out.append(dict(e, **result))
     return out

@@ -150,18 +150,21 @@ def nanguard_results(table: pa.Table, spec: dict) -> list[dict]:
     raw = json.loads(json.dumps(plain(profile_json(profile))))  # as the pipeline hands it to the driver
     rules = compiled.bind(profile.profiles)
     unexpected, domain = [0] * len(spec["expectations"]), [0] * len(spec["expectations"])
+    selected: dict[int, int] = {}  # expectations with a row_condition: the rows it selects
     for batch in table.to_batches(max_chunksize=7):  # several batches: counts must add up across them
         outcome = check_batch(batch, [r for _, r in rules])
         for (owner, _), hits, evaluated in zip(rules, outcome.rule_counts, outcome.rule_domains):
             unexpected[owner] += hits
             domain[owner] += evaluated
+        for rule, rows in outcome.rule_selected.items():
+            selected[rules[rule][0]] = selected.get(rules[rule][0], 0) + rows
     columns = {f.name: str(f.type) for f in table.schema}
     out = []
     for i, e in enumerate(compiled.expectations):
         if e["kind"] == "aggregate":
             out.append(evaluate_aggregate(e, raw, columns))
         else:
-            out.append(column_map_result(e, unexpected[i], table.num_rows, domain[i]))
+            out.append(column_map_result(e, unexpected[i], selected.get(i, table.num_rows), domain[i]))
     return out
 
 
@@ -192,7 +195,8 @@ def ge_results(table: pa.Table, spec: dict) -> list[dict]:
         used.add(i)
         assert not r.exception_info.get("raised_exception"), (e, r.exception_info)
         out.append({"success": r.success, "unexpected_count": r.result.get("unexpected_count"),
-                    "observed_value": r.result.get("observed_value")})
+                    "observed_value": r.result.get("observed_value"), "element_count": r.result.get("element_count"),
+                    "missing_count": r.result.get("missing_count")})
     return out
 
 
@@ -211,6 +215,9 @@ def _compare(table, spec):
             assert a["success"] == b["success"] or _near_a_bound(e, b["observed_value"]), (e, a, b)
         else:
             assert (a["success"], a["unexpected_count"]) == (b["success"], b["unexpected_count"]), e
+            if "column" in e["kwargs"]:  # one-column map types: the rows counted, and the missing among them
+                assert a["element_count"] == b["element_count"], (e, a, b)
+                assert b["missing_count"] is None or a["missing_count"] == b["missing_count"], (e, a, b)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -20,6 +20,8 @@ class RowCounts:
     repaired: dict[str, int] = dataclasses.field(default_factory=dict)  # cells per "clipped:"/"imputed:" reason
     unexpected: dict[int, int] = dataclasses.field(default_factory=dict)  # expectation -> rows violating it
     evaluated: dict[int, int] = dataclasses.field(default_factory=dict)  # expectation -> rows it evaluates
+    # expectation with a row_condition -> rows the condition selects (GE's element_count for it)
+    selected: dict[int, int] = dataclasses.field(default_factory=dict)
     samples: dict[int, list] = dataclasses.field(default_factory=dict)  # expectation -> [[[file, row], value]]
 
     @classmethod
@@ -34,6 +36,9 @@ class RowCounts:
             counts.evaluated[idx] = counts.evaluated.get(idx, 0) + domain
             if sample:
                 counts.samples[idx] = sample
+        for rule, rows in outcome.rule_selected.items():
+            idx = expectations[rule]
+            counts.selected[idx] = counts.selected.get(idx, 0) + rows
         return counts
 
     def merge(self, other: "RowCounts") -> "RowCounts":
@@ -44,7 +49,8 @@ class RowCounts:
         self.quarantined_rows += other.quarantined_rows
         for mine, theirs in ((self.by_reason, other.by_reason), (self.warned, other.warned),
                              (self.repaired, other.repaired),
-                             (self.unexpected, other.unexpected), (self.evaluated, other.evaluated)):
+                             (self.unexpected, other.unexpected), (self.evaluated, other.evaluated),
+                             (self.selected, other.selected)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
         for k, v in other.samples.items():
@@ -54,11 +60,12 @@ class RowCounts:
     def to_json(self) -> dict:
         return {"rows": self.rows, "clean_rows": self.clean_rows, "quarantined_rows": self.quarantined_rows,
                 **{name: {str(k): v for k, v in sorted(getattr(self, name).items())}
-                   for name in ("by_reason", "warned", "repaired", "unexpected", "evaluated", "samples")}}
+                   for name in ("by_reason", "warned", "repaired", "unexpected", "evaluated", "selected", "samples")}}
 
     @classmethod
     def from_json(cls, data: dict) -> "RowCounts":
-        indexed = {name: {int(k): v for k, v in data[name].items()} for name in ("unexpected", "evaluated", "samples")}
+        indexed = {name: {int(k): v for k, v in data[name].items()}
+                   for name in ("unexpected", "evaluated", "selected", "samples")}
         return cls(rows=data["rows"], clean_rows=data["clean_rows"], quarantined_rows=data["quarantined_rows"],
                    by_reason=dict(data["by_reason"]), warned=dict(data["warned"]), repaired=dict(data["repaired"]),
                    **indexed)

@@ -37,6 +37,8 @@ class CheckOutcome:
     samples: list[list] = dataclasses.field(default_factory=list)  # per rule: [[(source, row), values], ...]
     quarantined_by: dict[str, int] = dataclasses.field(default_factory=dict)  # rows each reason sent to quarantine
     warned: dict[str, int] = dataclasses.field(default_factory=dict)  # rows each warn-only reason flagged (kept)
+    # rule index -> rows its row_condition selects (GE's element_count for such a rule); rules without one: none
+    rule_selected: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
 def rule_columns(rule) -> tuple[str, ...]:
@@ -57,6 +59,7 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     warned: dict[str, int] = {}
     quarantining: list[tuple[str, np.ndarray]] = []
     rule_counts, rule_domains, rule_samples = [], [], []
+    rule_selected: dict[int, int] = {}
     repairs: list[tuple[object, np.ndarray]] = []
     for rule in rules:
         any_reason = np.zeros(n, dtype=bool)
@@ -77,6 +80,9 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
         rule_counts.append(hits)
         domain = rule.domain(view) if hasattr(rule, "domain") else None
         rule_domains.append(n if domain is None else int(np.count_nonzero(domain)))
+        condition = getattr(rule, "condition", None)  # a row_condition (transforms.conditions.Conditional)
+        if condition is not None:
+            rule_selected[len(rule_domains) - 1] = int(np.count_nonzero(view.rows_where(condition)))
         rule_samples.append(_sample(batch, any_reason, rule_columns(rule), samples) if samples and hits else [])
         if rule.action in (CLIP, IMPUTE) and hits:
             repairs.append((rule, any_reason))
@@ -89,7 +95,8 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     clean = kept.filter(pa.array(~bad)) if bad_rows.size else kept
     if UNPARSEABLE in clean.schema.names:
         clean = drop_columns(clean, [UNPARSEABLE])
-    return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples, removed, warned)
+    return CheckOutcome(clean, quarantined, counts, rule_counts, rule_domains, repaired, rule_samples, removed, warned,
+                        rule_selected)
 
 
 def _with_indicators(batch: pa.RecordBatch, view: BatchView, rules) -> pa.RecordBatch:
