@@ -148,8 +148,8 @@ def compile_suite(suite: Suite, schema: pa.Schema, options: CompileOptions) -> C
 
     conditions: dict[int, object] = {}  # id(expectation) -> its parsed row_condition
     # One object per distinct condition, so a batch computes its mask once for every rule that shares it
-    # (BatchView.rows_where). Keyed by repr, not equality: == would join `b == True` and `b == 1`, which differ
-    # on a text column.
+    # (BatchView.rows_where). Keyed by repr, not ==, which takes True, 1 and 1.0 for one literal: conditions
+    # are joined only when they are the same condition to the letter.
     distinct_conditions: dict[str, object] = {}
 
     def add(e: Expectation, column: str | None, rule, kwargs: dict | None = None, origin: str = "suite") -> None:
