@@ -74,14 +74,14 @@ def expectations(args: dict) -> dict:
     import pyarrow.parquet as pq
 
     from benchmarks.data import ge_suite
-    from expectations.aggregates import evaluate_aggregate
     from expectations.compiler import CompileOptions, compile_suite
-    from expectations.results import column_map_result
+    from expectations.results import expectation_results
     from expectations.suite import parse_suite
     from pipeline.files import plain
     from pipeline.stages.profile import profile_json
-    from transforms.profile import ProfileAccumulator
+    from transforms.counts import RowCounts
     from transforms.evaluate import check_batch
+    from transforms.profile import ProfileAccumulator
 
     table = pq.read_table(args["input"])
     df = table.to_pandas()
@@ -102,17 +102,12 @@ def expectations(args: dict) -> dict:
     for b in batches:
         profile.add_batch(b)
     rules = compiled.bind(profile.profiles)
-    hits, domain = [0] * len(spec["expectations"]), [0] * len(spec["expectations"])
+    counts = RowCounts()
     for b in batches:
         outcome = check_batch(b, [r for _, r in rules])
-        for (owner, _), h, d in zip(rules, outcome.rule_counts, outcome.rule_domains):
-            hits[owner] += h
-            domain[owner] += d
+        counts.merge(RowCounts.of(outcome, [owner for owner, _ in rules]))  # as the pipeline's check step does
     raw = json_.loads(json_.dumps(plain(profile_json(profile))))
-    columns = {f.name: str(f.type) for f in table.schema}
-    ours = [evaluate_aggregate(e, raw, columns) if e["kind"] == "aggregate"
-            else column_map_result(e, hits[i], table.num_rows, domain[i])
-            for i, e in enumerate(compiled.expectations)]
+    ours = expectation_results(compiled, counts, raw, {f.name: str(f.type) for f in table.schema})
     ng_seconds = time.perf_counter() - started
     ours_counts = [r.get("unexpected_count") for r in ours]
     ge_counts = [r.result.get("unexpected_count") for r in ge]

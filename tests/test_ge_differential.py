@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expectations.aggregates import evaluate_aggregate
 from expectations.catalog import CONDITIONAL_TYPES
 from expectations.compiler import CompileOptions, compile_suite
-from expectations.results import column_map_result
+from expectations.results import expectation_results
 from expectations.suite import parse_suite
 from pipeline.files import plain
 from pipeline.stages.profile import profile_json
+from transforms.counts import RowCounts
 from transforms.profile import ProfileAccumulator
 from transforms.evaluate import check_batch
 
@@ -149,23 +149,12 @@ def nanguard_results(table: pa.Table, spec: dict) -> list[dict]:
         profile.add_batch(batch)
     raw = json.loads(json.dumps(plain(profile_json(profile))))  # as the pipeline hands it to the driver
     rules = compiled.bind(profile.profiles)
-    unexpected, domain = [0] * len(spec["expectations"]), [0] * len(spec["expectations"])
-    selected: dict[int, int] = {}  # expectations with a row_condition: the rows it selects
+    counts = RowCounts()
     for batch in table.to_batches(max_chunksize=7):  # several batches: counts must add up across them
         outcome = check_batch(batch, [r for _, r in rules])
-        for (owner, _), hits, evaluated in zip(rules, outcome.rule_counts, outcome.rule_domains):
-            unexpected[owner] += hits
-            domain[owner] += evaluated
-        for rule, rows in outcome.rule_selected.items():
-            selected[rules[rule][0]] = selected.get(rules[rule][0], 0) + rows
+        counts.merge(RowCounts.of(outcome, [owner for owner, _ in rules]))  # as the pipeline's check step does
     columns = {f.name: str(f.type) for f in table.schema}
-    out = []
-    for i, e in enumerate(compiled.expectations):
-        if e["kind"] == "aggregate":
-            out.append(evaluate_aggregate(e, raw, columns))
-        else:
-            out.append(column_map_result(e, unexpected[i], selected.get(i, table.num_rows), domain[i]))
-    return out
+    return expectation_results(compiled, counts, raw, columns)
 
 
 def ge_results(table: pa.Table, spec: dict) -> list[dict]:

@@ -61,7 +61,7 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     rule_counts, rule_domains, rule_samples = [], [], []
     rule_selected: dict[int, int] = {}
     repairs: list[tuple[object, np.ndarray]] = []
-    for rule in rules:
+    for index, rule in enumerate(rules):
         any_reason = np.zeros(n, dtype=bool)
         for why, mask in rule.evaluate(view):
             hits = int(np.count_nonzero(mask))
@@ -82,7 +82,7 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
         rule_domains.append(n if domain is None else int(np.count_nonzero(domain)))
         condition = getattr(rule, "condition", None)  # a row_condition (transforms.conditions.Conditional)
         if condition is not None:
-            rule_selected[len(rule_domains) - 1] = int(np.count_nonzero(view.rows_where(condition)))
+            rule_selected[index] = int(np.count_nonzero(view.rows_where(condition)))
         rule_samples.append(_sample(batch, any_reason, rule_columns(rule), samples) if samples and hits else [])
         if rule.action in (CLIP, IMPUTE) and hits:
             repairs.append((rule, any_reason))
