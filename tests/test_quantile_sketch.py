@@ -131,3 +131,30 @@ def test_adding_batches_of_few_distinct_values_one_after_another_is_adding_them_
     whole.add(np.concatenate(parts))
     assert one_by_one.to_dict() == whole.to_dict()
     assert one_by_one.quantiles(QS) == whole.quantiles(QS)
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 3000),
+                  elements=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False, allow_subnormal=True)),
+       _OFFSETS, _SCALES, st.integers(1, 6), st.integers(0, 2 ** 32 - 1), st.sampled_from([0.0, 0.1, 0.5]))
+def test_batches_crossing_zero_added_to_a_collapsed_sketch_give_the_sketch_of_all_values(
+        extra, offset, scale, batches, seed, zeros):
+    """Columns of both signs (returns, deltas, centred features), with exact zeros, subnormals and values
+    near the float64 limits, counted one batch after another into a sketch that has already joined buckets:
+    a batch's buckets are counted without splitting it by sign where their magnitudes are close, and by sign
+    otherwise; either way the sketch is the one built from all the values at once."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = offset + scale * rng.standard_normal(BUDGET + 2000)  # collapses the sketch
+        parts = [spread]
+        for chunk in np.array_split(np.concatenate([extra, offset + scale * rng.standard_normal(4000)]), batches):
+            chunk = np.where(rng.random(chunk.size) < zeros, 0.0, chunk)
+            parts.append(rng.permutation(np.concatenate([chunk, -chunk[: chunk.size // 2]])))
+    parts = [p[np.isfinite(p)] for p in parts]
+    parts = [p for p in parts if p.size]
+    one_by_one = QuantileSketch()
+    for p in parts:
+        one_by_one.add(p)
+    whole = QuantileSketch()
+    whole.add(np.concatenate(parts))
+    assert one_by_one.to_dict() == whole.to_dict()
+    assert one_by_one.quantiles(QS) == whole.quantiles(QS)
