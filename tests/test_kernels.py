@@ -305,12 +305,12 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
         ["fl", "il", "sc", "tl", "city"])
     framed = encode_framed(batch)
     assert framed is not None
-    tile_bytes = tfrecord_encoding.TILE_BYTES
+    tile_bytes, min_rows = tfrecord_encoding.TILE_BYTES, tfrecord_encoding.MIN_TILE_ROWS
     try:  # records assembled a few rows per tile come out the same as in one tile
-        tfrecord_encoding.TILE_BYTES = 64
+        tfrecord_encoding.TILE_BYTES, tfrecord_encoding.MIN_TILE_ROWS = 64, 1
         tiled = encode_framed(batch)
     finally:
-        tfrecord_encoding.TILE_BYTES = tile_bytes
+        tfrecord_encoding.TILE_BYTES, tfrecord_encoding.MIN_TILE_ROWS = tile_bytes, min_rows
     assert [(r.tolist(), f.tobytes()) for r, f in tiled._groups] == [(r.tolist(), f.tobytes())
                                                                       for r, f in framed._groups]
     keys = np.asarray(keys, dtype=np.int64)

@@ -27,6 +27,9 @@ from transforms.sharding import rows_by_shard
 MAX_GROUPS = 64  # layouts a batch may always have; larger batches may have one per MIN_GROUP_ROWS rows
 MIN_GROUP_ROWS = 256  # below this many rows per layout on average, the per-group set-up outweighs tfx_bsl
 TILE_BYTES = 1 << 20  # records are assembled and checksummed in tiles of about this size, while in L2 cache
+# ... but of at least this many rows: each tile costs a numpy call per value column, which for wide records (a
+# 5,000-column row is ~100 KB: 10 rows a tile) cost far more than the cache saves (BENCHMARKS.md)
+MIN_TILE_ROWS = 1024
 MAX_LIST = 16  # longer int64 and bytes lists go to tfx_bsl (the layout tracks each value's width or length)
 FLOAT, INT, BYTES = "float", "int", "bytes"
 
@@ -280,7 +283,7 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
             values.append((pos, piece))
             pos += piece.shape[1] * piece.itemsize
     out = np.empty((m, template.size), dtype=np.uint8)
-    rows_per_tile = max(1, TILE_BYTES // template.size)
+    rows_per_tile = max(MIN_TILE_ROWS, TILE_BYTES // template.size)
     for lo in range(0, m, rows_per_tile):  # tile by tile, so the stores below hit rows still in cache
         hi = min(lo + rows_per_tile, m)
         tile = out[lo:hi]
