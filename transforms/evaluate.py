@@ -147,13 +147,12 @@ def _sample(batch: pa.RecordBatch, mask: np.ndarray, columns: tuple[str, ...], k
     if not columns:
         return []
     rows = pa.array(np.nonzero(mask)[0][:k])
-    names = batch.schema.names
-    if SOURCE_FILE in names and ROW_INDEX in names:
-        keys = zip(batch.column(names.index(SOURCE_FILE)).take(rows).to_pylist(),
-                   batch.column(names.index(ROW_INDEX)).take(rows).to_pylist())
+    schema = batch.schema  # columns found by name through the schema's index: a list of names is built per call
+    if schema.get_field_index(SOURCE_FILE) >= 0 and schema.get_field_index(ROW_INDEX) >= 0:
+        keys = zip(batch.column(SOURCE_FILE).take(rows).to_pylist(), batch.column(ROW_INDEX).take(rows).to_pylist())
     else:
         keys = (("", int(r)) for r in rows.to_pylist())
-    values = [[None if v != v else v for v in batch.column(names.index(c)).take(rows).to_pylist()]  # NaN is null
+    values = [[None if v != v else v for v in batch.column(c).take(rows).to_pylist()]  # NaN is null
               for c in columns]
     cells = values[0] if len(columns) == 1 else [list(v) for v in zip(*values)]
     return [[list(key), cell] for key, cell in zip(keys, cells)]

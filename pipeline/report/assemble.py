@@ -112,6 +112,7 @@ def _features(outputs: list[dict], kinds: dict, raw: dict, clean: dict, histogra
     """Per input column written: kind, role, raw and clean profiles, normalization, histogram; a column with a
     --missing indicator names it (the indicator itself is a 0/1 column with no profile of its own)."""
     out = {}
+    written = {x["name"] for x in outputs}
     for o in outputs:
         name = o["name"]
         if name not in kinds:  # an indicator column, named by the column it belongs to
@@ -119,7 +120,7 @@ def _features(outputs: list[dict], kinds: dict, raw: dict, clean: dict, histogra
         out[name] = {"kind": kinds[name], "role": o["role"], "raw": raw["columns"][name],
                      "clean": clean["columns"][name], "normalization": o["normalization"],
                      "histogram": histograms.get(name)}
-        if indicator_name(name) in {x["name"] for x in outputs}:
+        if indicator_name(name) in written:
             out[name]["missing_indicator"] = indicator_name(name)
     return out
 
