@@ -25,6 +25,7 @@ from benchmarks.data import table_name, write_table, write_wide_table  # noqa: E
 SMALL_ROWS = 2_000
 UNITS_ROWS, UNITS = 20_000, 1_000  # the many-small-units cases: 20,000 rows in 1,000 row groups / CSV files
 WIDE_ROWS = 10_000
+ISSUE_WIDE = (5_000, 10_000)  # the wide table issue 18 sets its targets on (columns, rows)
 WIDE_FLAGS = {"labels": ["label_prob:probability"], "passthrough": ["row_id"], "missing": ["impute:median"]}
 
 
@@ -268,8 +269,8 @@ def summarize(r: dict, rows: int, scale_rows: int, size_mb: float, big_rows: int
     if "nanguard_wide" in r and "tfdv_wide" in r:
         w, t = r["nanguard_wide"], r["tfdv_wide"]
         ratio = w["seconds"] / t["seconds"]
-        target(f"wide table ({wide_columns:,} x {WIDE_ROWS:,}; the issue asks 5,000 x 10,000) <= 1.5x TFDV",
-               f"{ratio:.2f}x", ratio <= 1.5)
+        asked = "" if (wide_columns, WIDE_ROWS) == ISSUE_WIDE else f"; the issue asks {ISSUE_WIDE[0]:,} x {ISSUE_WIDE[1]:,}"
+        target(f"wide table ({wide_columns:,} x {WIDE_ROWS:,}{asked}) <= 1.5x TFDV", f"{ratio:.2f}x", ratio <= 1.5)
         target("wide table peak RSS <= 1.0 GB", f"{w['peak_rss_mb']:.0f} MB (TFDV alone {t['peak_rss_mb']:.0f} MB)",
                w["peak_rss_mb"] <= 1024)
     if "nanguard" in r and "nanguard_2_workers" in r:  # the 1.6x target is retired (issue 18): 2 cores are busy
