@@ -269,7 +269,8 @@ def summarize(r: dict, rows: int, scale_rows: int, size_mb: float, big_rows: int
     if "nanguard_wide" in r and "tfdv_wide" in r:
         w, t = r["nanguard_wide"], r["tfdv_wide"]
         ratio = w["seconds"] / t["seconds"]
-        asked = "" if (wide_columns, WIDE_ROWS) == ISSUE_WIDE else f"; the issue asks {ISSUE_WIDE[0]:,} x {ISSUE_WIDE[1]:,}"
+        asked = ("" if (wide_columns, WIDE_ROWS) == ISSUE_WIDE
+                 else f"; the issue asks {ISSUE_WIDE[0]:,} x {ISSUE_WIDE[1]:,}")
         target(f"wide table ({wide_columns:,} x {WIDE_ROWS:,}{asked}) <= 1.5x TFDV", f"{ratio:.2f}x", ratio <= 1.5)
         target("wide table peak RSS <= 1.0 GB", f"{w['peak_rss_mb']:.0f} MB (TFDV alone {t['peak_rss_mb']:.0f} MB)",
                w["peak_rss_mb"] <= 1024)

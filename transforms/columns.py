@@ -150,8 +150,8 @@ def append_column(batch: pa.RecordBatch, name: str, arr: pa.Array) -> pa.RecordB
 
 
 def drop_columns(batch: pa.RecordBatch, names) -> pa.RecordBatch:
-    # batch.schema.names builds a new list of every name: asked once, not once per column (at 5,000 columns that
-    # was ~23 s a batch)
+    # batch.schema.names builds a new list of every name: asked once, not once per column (which was quadratic
+    # in the columns; BENCHMARKS.md)
     dropped, all_names = set(names), batch.schema.names
     keep = [i for i, n in enumerate(all_names) if n not in dropped]
     return pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=[all_names[i] for i in keep])

@@ -147,7 +147,7 @@ def _sample(batch: pa.RecordBatch, mask: np.ndarray, columns: tuple[str, ...], k
     if not columns:
         return []
     rows = pa.array(np.nonzero(mask)[0][:k])
-    schema = batch.schema  # columns found by name through the schema's index: a list of names is built per call
+    schema = batch.schema  # lookups by name through the schema's index (schema.names builds a list per call)
     if schema.get_field_index(SOURCE_FILE) >= 0 and schema.get_field_index(ROW_INDEX) >= 0:
         keys = zip(batch.column(SOURCE_FILE).take(rows).to_pylist(), batch.column(ROW_INDEX).take(rows).to_pylist())
     else:
