@@ -93,12 +93,11 @@ def _folded_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     slot = magnitude - low
     slot += ~sign & span  # non-negative keys count in the upper half
-    counts = np.bincount(slot, minlength=2 * span)
-    present = np.flatnonzero(counts)
-    cut = int(np.searchsorted(present, span))
-    negative, rest = present[:cut][::-1], present[cut:]  # negative keys ascend as their magnitude descends
-    return (np.concatenate([~(negative + low), rest - span + low]),
-            np.concatenate([counts[negative], counts[rest]]).astype(np.int64, copy=False))
+    slots, counts = _side_counts(slot)  # a dense span: one bincount
+    cut = int(np.searchsorted(slots, span))
+    # negative keys ascend as their magnitude descends
+    return (np.concatenate([~(slots[:cut][::-1] + low), slots[cut:] - span + low]),
+            np.concatenate([counts[:cut][::-1], counts[cut:]]))
 
 
 def _side_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
