@@ -145,8 +145,13 @@ def to_list_array(arr: pa.Array, values_type: pa.DataType | None = None) -> pa.L
     return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
 
 
-def append_column(batch: pa.RecordBatch, name: str, arr: pa.Array) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays(list(batch.columns) + [arr], names=list(batch.schema.names) + [name])
+def append_columns(batch: pa.RecordBatch, named: dict[str, pa.Array]) -> pa.RecordBatch:
+    """The batch with `named` columns after its own. One new batch for all of them: a batch is rebuilt whole,
+    so appending columns one at a time is quadratic in the columns (BENCHMARKS.md)."""
+    if not named:
+        return batch
+    return pa.RecordBatch.from_arrays(list(batch.columns) + list(named.values()),
+                                      names=batch.schema.names + list(named))
 
 
 def drop_columns(batch: pa.RecordBatch, names) -> pa.RecordBatch:

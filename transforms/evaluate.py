@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
-from transforms.columns import (REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_column, drop_columns,
+from transforms.columns import (REASONS, ROW_INDEX, SOURCE_FILE, UNPARSEABLE, BatchView, append_columns, drop_columns,
                                 indicator_name, without_originals)
 from transforms.reasons import Code, reason
 from transforms.row_checks import CLIP, IMPUTE, REMOVES_ROWS, WARN, MissingCells
@@ -90,7 +90,7 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
     if impute is not None:  # the write pass: indicator columns beside the imputed ones
         repaired_batch = _with_indicators(repaired_batch, view, rules)
     bad_rows = np.nonzero(bad)[0]
-    quarantined = append_column(batch.filter(pa.array(bad)), REASONS, _reason_lists(n, bad_rows, quarantining))
+    quarantined = append_columns(batch.filter(pa.array(bad)), {REASONS: _reason_lists(n, bad_rows, quarantining)})
     kept = without_originals(repaired_batch)  # the riders go with quarantined rows only
     clean = kept.filter(pa.array(~bad)) if bad_rows.size else kept
     if UNPARSEABLE in clean.schema.names:
@@ -101,11 +101,8 @@ def check_batch(batch: pa.RecordBatch, rules, impute: dict | None = None, sample
 
 def _with_indicators(batch: pa.RecordBatch, view: BatchView, rules) -> pa.RecordBatch:
     """COL__missing (int64 1 where COL was null, else 0) for each MissingCells rule with an indicator."""
-    for rule in rules:
-        if isinstance(rule, MissingCells) and rule.indicator:
-            flags = view.numeric(rule.column)[1].astype(np.int64)
-            batch = append_column(batch, indicator_name(rule.column), pa.array(flags))
-    return batch
+    return append_columns(batch, {indicator_name(rule.column): pa.array(view.numeric(rule.column)[1].astype(np.int64))
+                                  for rule in rules if isinstance(rule, MissingCells) and rule.indicator})
 
 
 def _repair(batch: pa.RecordBatch, view: BatchView, repairs, bad: np.ndarray, impute: dict | None):
