@@ -4,8 +4,8 @@ Partial profiles are built per bundle beside the bundle's main thread and reach 
 one merge gives the profile. The step that merges also saves it (sketches included: the report's histograms,
 the quantile expectations and drift are drawn from them) and passes on only its sketch-free copy, which is
 what the checks and the fit read. A merged profile with sketches never crosses a step boundary: a sketch is
-up to 128 KB a column, and every boundary pickles and unpickles it (1,000 columns: ~96 MB, ~0.3 s a crossing,
-and Beam's default-value path for an empty input added two crossings).
+up to 128 KB a column, every boundary pickles and unpickles it, and Beam's default-value path for an empty
+input added two crossings (BENCHMARKS.md has what they cost on a wide table).
 """
 from __future__ import annotations
 
