@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import tensorflow_data_validation as tfdv
+from realistic import trips
 from apache_beam.testing.test_pipeline import TestPipeline
 from google.protobuf import text_format
 from tensorflow_data_validation.statistics import stats_impl
@@ -66,13 +67,44 @@ def _run_both(clean, quarantined, tmp_path, lanes=1):
     return [tfdv.load_stats_binary(paths[k]) for k in ("clean", "raw", "tfdv_clean", "tfdv_raw")]
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
+@pytest.mark.parametrize("lanes", [1, 2, 4])  # 4: more lanes than columns, one lane has none (and counts rows)
 def test_clean_and_raw_statistics_are_the_ones_tfdv_generate_statistics_writes(tmp_path, lanes):
     clean, raw, theirs_clean, theirs_raw = _run_both(BATCHES[:2], BATCHES[2:], tmp_path, lanes)
     assert clean.datasets[0].num_examples == 1500 and raw.datasets[0].num_examples == 4500
     assert _canonical(clean) == _canonical(theirs_clean)  # the clean accumulators survive the raw merge
     assert _canonical(raw) == _canonical(theirs_raw)
     assert "__reasons" not in {f.path.step[0] for f in raw.datasets[0].features}
+
+
+def _trips_with_faults(n: int) -> pa.Table:
+    """The realistic trips table with a float32 column holding NaN, +-Inf and subnormals."""
+    table = trips(n, seed=3)
+    x = np.random.default_rng(4).lognormal(3.0, 2.0, n).astype(np.float32)
+    x[::97], x[5], x[6], x[7] = np.nan, np.inf, -np.inf, 1e-42
+    return table.append_column("sensor", pa.array(x))
+
+
+@pytest.mark.parametrize("lanes", [2, 3])
+def test_lanes_split_columns_so_statistics_are_one_accumulators_whatever_the_lanes(tmp_path, lanes):
+    """Every lane folds every row of its share of the columns: with 2 or 3 lanes clean.pb is the statistics of
+    one TFDV accumulator over the same batches, quantiles included, features in column order. 30,000 rows fill
+    TFDV's quantile sketches past exact: lanes that split the rows each sketched part of every column, and the
+    merged quantiles moved."""
+    def batches(_=None):
+        return _trips_with_faults(30_000).to_batches(4096)
+
+    path = str(tmp_path / "clean.pb")
+    with TestPipeline() as p:  # the batches are made in the pipeline: Create would pickle them into the graph
+        c = p | "Seed" >> beam.Create([None]) | "Batches" >> beam.FlatMap(batches).with_output_types(pa.RecordBatch)
+        q = p | "Quarantined" >> beam.Create([], reshuffle=False).with_output_types(pa.RecordBatch)
+        _ = (c, q) | WriteCleanAndRawStatistics(clean_path=path, raw_path=str(tmp_path / "raw.pb"), clean_lanes=lanes)
+    clean = tfdv.load_stats_binary(path)
+    one = StatisticsPartial(tfdv_generators())
+    for b in batches():
+        one.add(b)
+    assert clean.datasets[0].num_examples == 30_000
+    assert [f.path.step[0] for f in clean.datasets[0].features] == batches()[0].schema.names
+    assert _canonical(clean) == _canonical(MergeStatisticsFn().extract_output(one.compacted()))
 
 
 def test_statistics_with_nothing_quarantined_or_nothing_clean(tmp_path):

@@ -87,7 +87,9 @@ class AccumulateInBackground(beam.DoFn):
     Batches go round-robin to `lanes` threads, each folding into its own partial (no state is shared between
     threads); at the end of the bundle each partial's output() is emitted. The threads live for one bundle:
     a finished pass leaves no idle threads (nor their malloc arenas) behind. Subclasses give new_partial(lane),
-    add(partial, batch) (run on the lane's thread) and output(partial) (what to emit; None emits nothing).
+    add(partial, work) (run on the lane's thread) and output(partial) (what to emit; None emits nothing); they
+    may route a batch otherwise (route: e.g. a share of its columns to every lane) and emit the bundle's
+    partials otherwise (outputs: e.g. one value for all lanes).
     """
 
     def __init__(self, name: str, lanes: int = 1, max_pending: int = MAX_PENDING_BATCHES):
@@ -99,11 +101,21 @@ class AccumulateInBackground(beam.DoFn):
     def new_partial(self, lane: int):
         raise NotImplementedError
 
-    def add(self, partial, batch) -> None:
+    def add(self, partial, work) -> None:
         raise NotImplementedError
 
     def output(self, partial):
         raise NotImplementedError
+
+    def route(self, batch) -> list[tuple[int, object]]:
+        """(lane, what that lane's add() gets) pairs for a batch with rows: the whole batch to the next lane."""
+        lane = self._next % self._num_lanes
+        self._next += 1
+        return [(lane, batch)]
+
+    def outputs(self, partials: list) -> list:
+        """What the bundle emits for its lanes' partials (None: nothing): each lane's output()."""
+        return [self.output(partial) for partial in partials]
 
     def start_bundle(self):
         self._close_workers()  # a failed bundle's threads
@@ -113,9 +125,8 @@ class AccumulateInBackground(beam.DoFn):
 
     def process(self, batch):
         if batch.num_rows:
-            lane = self._next % self._num_lanes
-            self._next += 1
-            self._workers[lane].submit(self.add, self._partials[lane], batch)
+            for lane, work in self.route(batch):
+                self._workers[lane].submit(self.add, self._partials[lane], work)
         return ()
 
     def finish_bundle(self):
@@ -123,9 +134,8 @@ class AccumulateInBackground(beam.DoFn):
             worker.drain()
         self._close_workers()
         release_freed_memory()
-        partials, self._partials = self._partials, []  # the DoFn instance outlives the bundle; they must not
-        for partial in partials:
-            value = self.output(partial)
+        partials, self._partials = self._partials, []  # the DoFn instance outlives the bundle: it must not hold them
+        for value in self.outputs(partials):
             if value is not None:
                 yield bundle_output(value)
 

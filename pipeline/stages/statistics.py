@@ -8,9 +8,10 @@ written (normalized) values must satisfy is checked by nanguard's own exact prof
 The statistics are TFDV's own: its generators (`get_generators(StatsOptions(), in_memory=True)`: basic
 statistics and the sketch-based top-k/uniques), its accumulators, its merge and its output, the same path as
 `tfdv.generate_statistics_from_dataframe`. Only the driving differs from `tfdv.GenerateStatistics`: each DoFn
-instance feeds its batches to the generators on a background thread (TFDV's quantile sketches, most of its
+instance feeds its batches to the generators on background threads (TFDV's quantile sketches, most of its
 time, release the GIL), so statistics overlap with checking and encoding instead of running as a separate
-Beam combine; one partial accumulator per bundle is then merged by a CombineGlobally per side (clean,
+Beam combine. Two threads split the columns, not the rows: each feature has one accumulator per bundle, as
+in TFDV alone. One partial accumulator per bundle is then merged by a CombineGlobally per side (clean,
 quarantined), and one step extracts and writes both files.
 
 TFDV reads list-typed Arrow columns, so checked batches are wrapped (one value per row); nanguard's own columns
@@ -33,14 +34,18 @@ from pipeline.stages.coders import SizedPickleCoder
 from transforms.columns import is_list, is_nanguards, to_list_array
 
 
-def for_tfdv(batch: pa.RecordBatch) -> pa.RecordBatch:
-    cols, names = [], []
-    for name, arr in zip(batch.schema.names, batch.columns):
-        if is_nanguards(name):
-            continue
-        cols.append(arr if is_list(arr.type) else to_list_array(arr))
-        names.append(name)
-    return pa.RecordBatch.from_arrays(cols, names=names)
+def for_tfdv(batch: pa.RecordBatch, indices: tuple[int, ...] | None = None) -> pa.RecordBatch:
+    """The batch as TFDV reads it: list-typed columns, nanguard's own left out; only the columns at `indices`
+    when given. The rows are kept even when no column is (TFDV counts the examples of every batch)."""
+    names = batch.schema.names
+    keep = [i for i in (range(len(names)) if indices is None else indices) if not is_nanguards(names[i])]
+    if not keep:
+        if not batch.num_rows:
+            return pa.RecordBatch.from_arrays([], names=[])
+        return pa.Table.from_batches([batch]).drop(names).to_batches()[0]  # no columns, the rows still count
+    cols = [batch.column(i) for i in keep]
+    return pa.RecordBatch.from_arrays([c if is_list(c.type) else to_list_array(c) for c in cols],
+                                      names=[names[i] for i in keep])
 
 
 def tfdv_generators() -> list:
@@ -78,8 +83,8 @@ class StatisticsPartial:
         self.generators, self.rows = generators, 0
         self.accumulators = [g.create_accumulator() for g in generators]
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        batch = for_tfdv(batch)
+    def add(self, batch: pa.RecordBatch, indices: tuple[int, ...] | None = None) -> None:
+        batch = for_tfdv(batch, indices)
         self.accumulators = [g.add_input(a, batch) for g, a in zip(self.generators, self.accumulators)]
         self.rows += batch.num_rows
 
@@ -87,8 +92,36 @@ class StatisticsPartial:
         return StatisticsAccumulators(g.compact(a) for g, a in zip(self.generators, self.accumulators))
 
 
+def union_of_column_shares(partials: list[StatisticsPartial], order: list[str]) -> StatisticsAccumulators:
+    """Partials that each saw every row of a bundle, for a disjoint share of its columns -> one set of
+    accumulators: every feature's entry from the partial that has it, in the columns' `order`. TFDV's
+    accumulators are mappings from feature path to that feature's state, beside the example counts, which every
+    partial has in full; TFDV's merge would add those up, so the first partial's are kept instead."""
+    shares = [p.compacted() for p in partials]
+    position = {name: i for i, name in enumerate(order)}
+    union = StatisticsAccumulators()
+    for accumulators in zip(*shares):
+        first = accumulators[0]
+        entries = {}
+        for acc in accumulators:
+            for path, state in acc.items():
+                if path in entries:
+                    raise ValueError(f"feature {path} is in two column shares; shares must be disjoint")
+                entries[path] = state
+        for path in list(first):
+            del first[path]
+        for path in sorted(entries, key=lambda p: (position.get(p.steps()[0], len(position)), p.steps())):
+            first[path] = entries[path]
+        union.append(first)
+    return union
+
+
 class _AccumulateStatisticsFn(AccumulateInBackground):
-    """Batches -> TFDV accumulators per bundle and lane; each lane has its own generators."""
+    """Batches -> TFDV accumulators, one set per bundle. The lanes split the columns, not the rows: each lane
+    gets every batch and folds its share of the columns (fixed for the bundle by where a column first
+    appears), so every feature has one accumulator per bundle whatever the lanes. Its quantile sketches are
+    TFDV's largest state (megabytes a numeric feature) and the statistics are those of one accumulator over
+    the bundle's batches; split by rows, each lane held sketches of every feature."""
 
     def __init__(self, lanes: int):
         super().__init__("nanguard-stats", lanes, MAX_PENDING_BATCHES)
@@ -96,14 +129,31 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
     def setup(self):
         self._generators = [tfdv_generators() for _ in range(self._num_lanes)]
 
+    def start_bundle(self):
+        super().start_bundle()
+        self._lane_of: dict[str, int] = {}  # column -> its lane; in the order columns first appeared
+
     def new_partial(self, lane: int) -> StatisticsPartial:
         return StatisticsPartial(self._generators[lane])
 
-    def add(self, partial: StatisticsPartial, batch: pa.RecordBatch) -> None:
-        partial.add(batch)
+    def route(self, batch: pa.RecordBatch) -> list[tuple[int, tuple[pa.RecordBatch, tuple[int, ...]]]]:
+        names = batch.schema.names
+        new = [n for n in names if n not in self._lane_of and not is_nanguards(n)]
+        for i, name in enumerate(new):  # contiguous shares of about equal numbers of columns
+            self._lane_of[name] = i * self._num_lanes // len(new)
+        shares = [[] for _ in range(self._num_lanes)]
+        for i, name in enumerate(names):
+            if name in self._lane_of:
+                shares[self._lane_of[name]].append(i)
+        return [(lane, (batch, tuple(share))) for lane, share in enumerate(shares)]
 
-    def output(self, partial: StatisticsPartial):
-        return partial.compacted() if partial.rows else None
+    def add(self, partial: StatisticsPartial, work: tuple[pa.RecordBatch, tuple[int, ...]]) -> None:
+        partial.add(*work)
+
+    def outputs(self, partials: list[StatisticsPartial]) -> list:
+        if not partials[0].rows:
+            return [None]
+        return [union_of_column_shares(partials, list(self._lane_of))]
 
 
 class MergeStatisticsFn(beam.CombineFn):
@@ -201,9 +251,10 @@ class WriteCleanAndRawStatistics(beam.PTransform):
     step that merged it instead of through a side input (two crossings fewer of the largest value in the run);
     when there are no clean rows, `OrEmpty` writes both files from an empty clean accumulator instead.
 
-    clean_lanes: statistics threads per DoFn instance for the clean rows. A pass whose main thread has less to
-    do than TFDV gains from 2; a second lane where the main thread is the slower side only adds memory (each
-    thread's malloc arena keeps what it freed). BENCHMARKS.md has the figures."""
+    clean_lanes: statistics threads per DoFn instance for the clean rows, each folding its share of the columns
+    over every row (so the statistics do not depend on it). A pass whose main thread has less to do than TFDV
+    gains from 2; a second lane where the main thread is the slower side only adds memory (each thread's malloc
+    arena keeps what it freed). BENCHMARKS.md has the figures."""
 
     def __init__(self, *, clean_path: str, raw_path: str, clean_lanes: int = 1):
         super().__init__()
