@@ -330,6 +330,43 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
         assert len(ours) == len(expected)
         for record, row in zip(ours, expected):
             assert canonical(record) == canonical(theirs[row])
+    # Encoded in key order, the same split hands out slices of the records themselves, not of a sorted copy.
+    keyed = encode_framed(batch, keys)
+    keyed_blocks, keyed_rows = keyed.split(keys, 3)
+    for key in range(3):
+        assert b"".join(b.tobytes() for b in keyed_blocks[key]) == b"".join(b.tobytes() for b in blocks_by_key[key])
+        assert keyed_rows[key].tolist() == rows_by_key[key].tolist()
+        assert all(any(np.shares_memory(b, f) for _, f in keyed._groups) for b in keyed_blocks[key])
+
+
+def test_records_encoded_in_shard_order_hold_their_own_rows_values():
+    """One layout group holding every row (a value in each column of each row: scalar features, the common
+    table) is encoded from the columns' values as they lie, without a gather; encoded in shard-key order the
+    rows are permuted, and each record must still hold its own row's values (as tfx_bsl encodes them)."""
+    import tensorflow as tf
+    from tfx_bsl.coders import example_coder
+
+    from transforms.tfrecord_encoding import encode_framed
+    rng = np.random.default_rng(5)
+    n = 300
+    batch = pa.RecordBatch.from_arrays(
+        [to_list_array(pa.array(41.88 + 0.03 * rng.standard_normal(n)), pa.float32()),
+         to_list_array(pa.array(rng.integers(2**49, 2**53, n)), pa.int64())], ["latitude", "trip_id"])  # 8-byte varints
+    keys = rng.integers(0, 4, n)
+    framed = encode_framed(batch, keys)
+    assert len(framed._groups) == 1
+    theirs = example_coder.RecordBatchToExamplesEncoder().encode(batch)
+    blocks, rows = framed.split(keys, 4)
+    for key in range(4):
+        data = b"".join(b.tobytes() for b in blocks[key])
+        records, at = [], 0
+        while at < len(data):  # TFRecord framing: length, its CRC, the record, its CRC
+            length = int.from_bytes(data[at:at + 8], "little")
+            records.append(data[at + 12:at + 12 + length])
+            at += 16 + length
+        assert rows[key].tolist() == np.nonzero(keys == key)[0].tolist()
+        canonical = (lambda b: tf.train.Example.FromString(b).SerializeToString(deterministic=True))
+        assert [canonical(r) for r in records] == [canonical(theirs[r]) for r in rows[key]]
 
 
 def test_encoding_falls_back_for_free_text_of_many_lengths_and_encodes_categories():

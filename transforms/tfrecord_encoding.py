@@ -117,18 +117,21 @@ class FramedRecords:
     """Framed TFRecord bytes of a batch's rows, by layout group; split() splits them by shard."""
 
     def __init__(self, groups: list[tuple[np.ndarray, np.ndarray]]):
-        self._groups = groups  # (row indices ascending, framed (m, L) uint8)
+        self._groups = groups  # (row indices: ascending, or by key and ascending within a key; framed (m, L) uint8)
 
     def split(self, keys: np.ndarray, n: int) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
         """(blocks, rows) for each key 0..n-1 (keys: one int per batch row): the framed records of the rows
-        holding it as contiguous uint8 blocks, group by group, rows ascending within a group (each group is
-        copied once, its rows sorted by key, and the blocks are slices of that copy); and the batch rows those
-        blocks hold, in their order: what a shard index must list beside the records."""
+        holding it as contiguous uint8 blocks, group by group, rows ascending within a group; and the batch rows
+        those blocks hold, in their order: what a shard index must list beside the records. The blocks are
+        slices of each group's records in key order: the records themselves when they were encoded in that
+        order (encode_framed's keys), else a copy of them sorted by key."""
         blocks: list[list[np.ndarray]] = [[] for _ in range(n)]
         rows_of: list[list[np.ndarray]] = [[] for _ in range(n)]
         for rows, framed in self._groups:
-            members = rows_by_shard(keys[rows], n)
-            ordered = framed[np.concatenate(members)]
+            group_keys = keys[rows]
+            members = rows_by_shard(group_keys, n)
+            in_order = group_keys.size < 2 or bool(np.all(group_keys[1:] >= group_keys[:-1]))
+            ordered = framed if in_order else framed[np.concatenate(members)]
             start = 0
             for key, member in enumerate(members):
                 if member.size:
@@ -138,9 +141,11 @@ class FramedRecords:
         return blocks, [np.concatenate(r) if r else np.empty(0, np.int64) for r in rows_of]
 
 
-def encode_framed(batch: pa.RecordBatch) -> FramedRecords | None:
+def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> FramedRecords | None:
     """The batch as framed tf.Example records, or None when the fast path does not apply (a type other than
-    float32, int64 and bytes lists, null values inside a list, or too many row layouts)."""
+    float32, int64 and bytes lists, null values inside a list, or too many row layouts). keys (the shard key
+    of each row): each layout group's rows are encoded in key order, rows ascending within a key, so that
+    split() by the same keys hands out slices of the records instead of a sorted copy of them."""
     n = batch.num_rows
     columns = []
     for name, arr in zip(batch.schema.names, batch.columns):
@@ -179,6 +184,8 @@ def encode_framed(batch: pa.RecordBatch) -> FramedRecords | None:
     groups = []
     for g in np.unique(group_of):
         rows = np.nonzero(group_of == g)[0]
+        if keys is not None:
+            rows = rows[np.argsort(keys[rows], kind="stable")]
         groups.append((rows, _encode_group(rows, columns, widths)))
     return FramedRecords(groups)
 
@@ -219,6 +226,7 @@ def _bytes_payload(starts: np.ndarray, k: int, flat: tuple[np.ndarray, np.ndarra
 def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
     """(len(rows), framed length) uint8 of rows sharing one layout."""
     m = rows.size
+    ascending = bool(np.all(rows[1:] > rows[:-1]))  # else in shard-key order (encode_framed's keys)
     pieces: list = []  # bytes (the same in every row) or (m, w) uint8 matrices
     body_len = 0
     for (key, kind, offsets, counts, flat), w in zip(columns, widths):
@@ -235,7 +243,7 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
         elif kind == FLOAT:
             payload_len = 4 * k
             if k:
-                if k == 1 and flat.size == m:  # one value in every row of the batch: the values are the rows
+                if k == 1 and flat.size == m and ascending:  # the group's rows hold every value, one each
                     values = flat.reshape(m, 1)
                 else:
                     values = flat[starts] if k == 1 else flat[starts[:, None] + np.arange(k)]

@@ -108,9 +108,6 @@ def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatc
     encoder takes float32, int64 and bytes columns; a batch it declines (free text of many lengths, long
     lists) is encoded by `encoder` (tfx_bsl's RecordBatchToExamplesEncoder)."""
     names = batch.schema.names
-    written = drop_columns(batch, PLACEMENT)
-    framed = encode_framed(written)
-    records = encoder.encode(written) if framed is None else None
     # Source files dictionary-encoded: one per batch in practice, and no Python string per row.
     sources = batch.column(names.index(SOURCE_FILE)).dictionary_encode()
     source_of = sources.indices.to_numpy(zero_copy_only=False)
@@ -120,6 +117,9 @@ def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatc
     for code, source in enumerate(source_names):
         sel = source_of == code
         shards[sel] = shard_ids(source, rows[sel], num_shards)
+    written = drop_columns(batch, PLACEMENT)
+    framed = encode_framed(written, shards)  # encoded in shard order: split() slices instead of copying
+    records = encoder.encode(written) if framed is None else None
     if framed is not None:  # records in layout-group order: the ids follow the same order
         blocks, members = framed.split(shards, num_shards)
     else:
