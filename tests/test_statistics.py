@@ -7,7 +7,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import tensorflow_data_validation as tfdv
-from realistic import trips
 from apache_beam.testing.test_pipeline import TestPipeline
 from google.protobuf import text_format
 from tensorflow_data_validation.statistics import stats_impl
@@ -15,6 +14,7 @@ from tensorflow_data_validation.statistics import stats_impl
 from pipeline.stages.background import SerialWorker
 from pipeline.stages.statistics import (MergeStatisticsFn, StatisticsPartial, WriteCleanAndRawStatistics, for_tfdv,
                                        tfdv_generators)
+from realistic import trips
 
 
 def _batch(n: int, seed: int) -> pa.RecordBatch:

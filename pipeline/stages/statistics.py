@@ -151,9 +151,7 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
         partial.add(*work)
 
     def outputs(self, partials: list[StatisticsPartial]) -> list:
-        if not partials[0].rows:
-            return [None]
-        return [union_of_column_shares(partials, list(self._lane_of))]
+        return [union_of_column_shares(partials, list(self._lane_of))] if partials[0].rows else []
 
 
 class MergeStatisticsFn(beam.CombineFn):
