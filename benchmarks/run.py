@@ -285,9 +285,11 @@ def summarize(r: dict, rows: int, scale_rows: int, size_mb: float, big_rows: int
         target("`nanguard gate` <= 1 s", f"{f['gate_seconds']:.2f} s", f["gate_seconds"] <= 1.0)
         ratio = f["run_100_rows_seconds"] / f["import_tfdv_seconds"]
         target("a 100-row run <= 1.3x importing TFDV", f"{ratio:.2f}x", ratio <= 1.3)
-    if "read_shards" in r:
-        eps = r["read_shards"]["examples_per_second"]
-        target("shards read back >= 500k examples/s", f"{eps:,.0f}/s", eps >= 500_000)
+    if "read_shards" in r:  # the 500k/s target is retired (issue 18 accepted ~460k/s with gzip, all-float table)
+        s = r["read_shards"]
+        share = s["examples_per_second"] / s["raw_records_per_second"]
+        out.append(f"| (shards read back, no target: the issue accepted ~460k/s with gzip on an all-float table) | "
+                   f"{s['examples_per_second']:,.0f}/s, {share:.2f}x tf.data iterating the records unparsed | - |")
     if "model_check" in r:
         m = r["model_check"]
         fwd = m["check_forward_seconds"] / m["predict_seconds"]
