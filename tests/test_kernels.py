@@ -283,6 +283,18 @@ texts = st.one_of(st.sampled_from(["Chicago", "Oak Park", "", "São Paulo", "Zü
 text_cells = st.one_of(st.none(), st.lists(texts.map(lambda t: t.encode("utf-8")), min_size=0, max_size=2))
 
 
+def _tfrecords(blocks) -> list[bytes]:
+    """The records in framed uint8 blocks, read back by tf.data (which checks their lengths and CRCs)."""
+    import tempfile
+
+    import tensorflow as tf
+    with tempfile.NamedTemporaryFile(suffix=".tfrecord") as f:
+        for block in blocks:
+            f.write(block)
+        f.flush()
+        return [r.numpy() for r in tf.data.TFRecordDataset(f.name)]
+
+
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(
     st.lists(float_cells, min_size=n, max_size=n), st.lists(int_cells, min_size=n, max_size=n),
     st.lists(st.one_of(st.none(), nasty_floats), min_size=n, max_size=n),
@@ -290,8 +302,6 @@ text_cells = st.one_of(st.none(), st.lists(texts.map(lambda t: t.encode("utf-8")
 def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(cols):
     """Split by shard key, each key's blocks are valid TFRecords of exactly its rows, in layout-group order
     with rows ascending within a group, and each record equals tfx_bsl's encoding of its row."""
-    import tempfile
-
     import tensorflow as tf
     from tfx_bsl.coders import example_coder
 
@@ -320,11 +330,7 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
     assert sorted(np.concatenate(group_rows).tolist()) == list(range(batch.num_rows))
     blocks_by_key, rows_by_key = framed.split(keys, 3)
     for key, blocks in enumerate(blocks_by_key):
-        with tempfile.NamedTemporaryFile(suffix=".tfrecord") as f:
-            for block in blocks:
-                f.write(block)
-            f.flush()
-            ours = [r.numpy() for r in tf.data.TFRecordDataset(f.name)]  # checks lengths and CRCs
+        ours = _tfrecords(blocks)
         expected = [row for rows in group_rows for row in rows if keys[row] == key]
         assert rows_by_key[key].tolist() == expected  # what the shard index lists
         assert len(ours) == len(expected)
@@ -341,8 +347,9 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
 
 def test_records_encoded_in_shard_order_hold_their_own_rows_values():
     """One layout group holding every row (a value in each column of each row: scalar features, the common
-    table) is encoded from the columns' values as they lie, without a gather; encoded in shard-key order the
-    rows are permuted, and each record must still hold its own row's values (as tfx_bsl encodes them)."""
+    table) is encoded from the columns' values as they lie while its rows are in batch order; encoded in
+    shard-key order the rows are permuted, and each record must still hold its own row's values (as tfx_bsl
+    encodes them)."""
     import tensorflow as tf
     from tfx_bsl.coders import example_coder
 
@@ -358,12 +365,7 @@ def test_records_encoded_in_shard_order_hold_their_own_rows_values():
     theirs = example_coder.RecordBatchToExamplesEncoder().encode(batch)
     blocks, rows = framed.split(keys, 4)
     for key in range(4):
-        data = b"".join(b.tobytes() for b in blocks[key])
-        records, at = [], 0
-        while at < len(data):  # TFRecord framing: length, its CRC, the record, its CRC
-            length = int.from_bytes(data[at:at + 8], "little")
-            records.append(data[at + 12:at + 12 + length])
-            at += 16 + length
+        records = _tfrecords(blocks[key])
         assert rows[key].tolist() == np.nonzero(keys == key)[0].tolist()
         canonical = (lambda b: tf.train.Example.FromString(b).SerializeToString(deterministic=True))
         assert [canonical(r) for r in records] == [canonical(theirs[r]) for r in rows[key]]
