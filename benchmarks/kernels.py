@@ -88,8 +88,8 @@ def main(argv: list[str]) -> int:
     for b in read():  # the write pass
         clean = timed("row checks (2 passes)", check_batch, b, rules, impute, 0).clean
         written = timed("normalize (to_output_batch)", to_output_batch, clean, outputs)
-        framed = timed("tf.Example encoding + framing", encode_framed, written)
         shards = shard_ids(path, clean.column(clean.schema.get_field_index(ROW_INDEX)).to_numpy(), 4)
+        framed = timed("tf.Example encoding + framing", encode_framed, written, shards)
         blocks_by_shard, _ = timed("split by shard", framed.split, shards, 4)
         for blocks in blocks_by_shard:
             for block in blocks:

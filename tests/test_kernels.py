@@ -313,20 +313,21 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
          to_list_array(pa.array(scalars, pa.float64()), pa.float32()), pa.array(texts_, pa.list_(pa.binary())),
          to_list_array(pa.array([t[0].decode() if t else None for t in texts_], pa.string()), pa.binary())],
         ["fl", "il", "sc", "tl", "city"])
-    framed = encode_framed(batch)
+    keys = np.asarray(keys, dtype=np.int64)
+    framed, keyed = encode_framed(batch), encode_framed(batch, keys)
     assert framed is not None
     tile_bytes, min_rows = tfrecord_encoding.TILE_BYTES, tfrecord_encoding.MIN_TILE_ROWS
-    try:  # records assembled a few rows per tile come out the same as in one tile
+    try:  # records assembled a few rows per tile come out the same as in one tile (with keys, parts end mid-tile)
         tfrecord_encoding.TILE_BYTES, tfrecord_encoding.MIN_TILE_ROWS = 64, 1
-        tiled = encode_framed(batch)
+        tiled, keyed_tiled = encode_framed(batch), encode_framed(batch, keys)
     finally:
         tfrecord_encoding.TILE_BYTES, tfrecord_encoding.MIN_TILE_ROWS = tile_bytes, min_rows
-    assert [(r.tolist(), f.tobytes()) for r, f in tiled._groups] == [(r.tolist(), f.tobytes())
-                                                                      for r, f in framed._groups]
-    keys = np.asarray(keys, dtype=np.int64)
+    for one, other in ((tiled, framed), (keyed_tiled, keyed)):
+        assert [(r.tolist(), [p.tobytes() for p in parts]) for r, _, parts in one._groups] == \
+            [(r.tolist(), [p.tobytes() for p in parts]) for r, _, parts in other._groups]
     theirs = example_coder.RecordBatchToExamplesEncoder().encode(batch)
     canonical = (lambda b: tf.train.Example.FromString(b).SerializeToString(deterministic=True))  # NaN != NaN
-    group_rows = [rows for rows, _ in framed._groups]
+    group_rows = [rows for rows, _, _ in framed._groups]
     assert sorted(np.concatenate(group_rows).tolist()) == list(range(batch.num_rows))
     blocks_by_key, rows_by_key = framed.split(keys, 3)
     for key, blocks in enumerate(blocks_by_key):
@@ -336,13 +337,14 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
         assert len(ours) == len(expected)
         for record, row in zip(ours, expected):
             assert canonical(record) == canonical(theirs[row])
-    # Encoded in key order, the same split hands out slices of the records themselves, not of a sorted copy.
-    keyed = encode_framed(batch, keys)
+    # Encoded in key order, the same split hands out the records themselves, not a sorted copy, and each key's
+    # records own their memory: a shard's records are freed once written, whatever the other shards'.
     keyed_blocks, keyed_rows = keyed.split(keys, 3)
+    encoded = [part for _, _, parts in keyed._groups for part in parts]
     for key in range(3):
         assert b"".join(b.tobytes() for b in keyed_blocks[key]) == b"".join(b.tobytes() for b in blocks_by_key[key])
         assert keyed_rows[key].tolist() == rows_by_key[key].tolist()
-        assert all(any(np.shares_memory(b, f) for _, f in keyed._groups) for b in keyed_blocks[key])
+        assert all(b.base is None and any(b is part for part in encoded) for b in keyed_blocks[key])
 
 
 def test_records_encoded_in_shard_order_hold_their_own_rows_values():

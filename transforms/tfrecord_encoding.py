@@ -3,8 +3,9 @@
 A batch of list columns of float32, int64 and bytes (what transforms.example_encoding writes) is encoded
 without a per-row Python step: rows are grouped by their layout (the number of values per column, the varint
 width of int64 values, the length of bytes values), and within a group every serialized Example has the same
-length, so the group is one (rows, bytes) uint8 matrix filled column slice by column slice, a cache-sized tile
-of rows at a time (BENCHMARKS.md has what the tiles buy). Categorical strings have a few distinct lengths, so
+length, so the group is a (rows, bytes) uint8 matrix filled column slice by column slice, a cache-sized tile
+of rows at a time (BENCHMARKS.md has what the tiles buy); given each row's shard, one matrix per shard, the
+group's rows sorted by shard. Categorical strings have a few distinct lengths, so
 they add a few groups, not a per-row step.
 Framing adds the TFRecord header (the same for every row of a group) and each record's masked CRC32C (one C
 call per record). Batches with more layouts than max_groups(rows) (free text of many lengths, long lists)
@@ -116,36 +117,42 @@ def _masked_crcs(rows: np.ndarray) -> np.ndarray:
 class FramedRecords:
     """Framed TFRecord bytes of a batch's rows, by layout group; split() splits them by shard."""
 
-    def __init__(self, groups: list[tuple[np.ndarray, np.ndarray]]):
-        self._groups = groups  # (row indices: ascending, or by key and ascending within a key; framed (m, L) uint8)
+    def __init__(self, groups: list[tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]]):
+        # (row indices, part keys, parts): encoded without keys, the rows ascending and one part, the group's
+        # (m, L) uint8 records; encoded with keys, the rows sorted by key (ascending within a key) and one part
+        # per key present, in key order, each its own array
+        self._groups = groups
 
     def split(self, keys: np.ndarray, n: int) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
-        """(blocks, rows) for each key 0..n-1 (keys: one int per batch row): the framed records of the rows
-        holding it as contiguous uint8 blocks, group by group, rows ascending within a group; and the batch rows
-        those blocks hold, in their order: what a shard index must list beside the records. The blocks are
-        slices of each group's records in key order: the records themselves when they were encoded in that
-        order (encode_framed's keys), else a copy of them sorted by key."""
+        """(blocks, rows) for each key 0..n-1 (keys: one int per batch row, the same as encode_framed was given
+        if it was given any): the framed records of the rows holding it as contiguous uint8 blocks, group by
+        group, rows ascending within a group; and the batch rows those blocks hold, in their order: what a shard
+        index must list beside the records. Encoded by key, the blocks are the records themselves, each key's
+        its own arrays (so one key's records can be freed while another's are still in use); else a copy of
+        each group's records sorted by key."""
         blocks: list[list[np.ndarray]] = [[] for _ in range(n)]
         rows_of: list[list[np.ndarray]] = [[] for _ in range(n)]
-        for rows, framed in self._groups:
-            group_keys = keys[rows]
-            members = rows_by_shard(group_keys, n)
-            in_order = group_keys.size < 2 or bool(np.all(group_keys[1:] >= group_keys[:-1]))
-            ordered = framed if in_order else framed[np.concatenate(members)]
+        for rows, part_keys, parts in self._groups:
+            if part_keys is None:  # encoded in batch order: a copy sorted by key
+                members = rows_by_shard(keys[rows], n)
+                order = np.concatenate(members)
+                parts = np.split(parts[0][order], np.cumsum([m.size for m in members])[:-1])
+                part_keys, rows = range(n), rows[order]
             start = 0
-            for key, member in enumerate(members):
-                if member.size:
-                    blocks[key].append(ordered[start:start + member.size])
-                    rows_of[key].append(rows[member])
-                    start += member.size
+            for key, part in zip(part_keys, parts):
+                if len(part):
+                    blocks[key].append(part)
+                    rows_of[key].append(rows[start:start + len(part)])
+                    start += len(part)
         return blocks, [np.concatenate(r) if r else np.empty(0, np.int64) for r in rows_of]
 
 
 def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> FramedRecords | None:
     """The batch as framed tf.Example records, or None when the fast path does not apply (a type other than
     float32, int64 and bytes lists, null values inside a list, or too many row layouts). keys (the shard key
-    of each row): each layout group's rows are encoded in key order, rows ascending within a key, so that
-    split() by the same keys hands out slices of the records instead of a sorted copy of them."""
+    of each row): each layout group's rows are encoded in key order, rows ascending within a key, each key's
+    records into an array of their own, so that split() by the same keys hands out the records themselves
+    instead of a sorted copy, and a shard's records are freed once written whatever the other shards."""
     n = batch.num_rows
     columns = []
     for name, arr in zip(batch.schema.names, batch.columns):
@@ -184,9 +191,12 @@ def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> Fram
     groups = []
     for g in np.unique(group_of):
         rows = np.nonzero(group_of == g)[0]
-        if keys is not None:
-            rows = rows[np.argsort(keys[rows], kind="stable")]
-        groups.append((rows, _encode_group(rows, columns, widths)))
+        if keys is None:
+            groups.append((rows, None, _encode_group(rows, columns, widths, [0, rows.size])))
+            continue
+        rows = rows[np.argsort(keys[rows], kind="stable")]
+        part_keys, starts = np.unique(keys[rows], return_index=True)
+        groups.append((rows, part_keys, _encode_group(rows, columns, widths, [*starts, rows.size])))
     return FramedRecords(groups)
 
 
@@ -223,8 +233,9 @@ def _bytes_payload(starts: np.ndarray, k: int, flat: tuple[np.ndarray, np.ndarra
     return np.concatenate(parts, axis=1)
 
 
-def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
-    """(len(rows), framed length) uint8 of rows sharing one layout."""
+def _encode_group(rows: np.ndarray, columns, widths, cuts: list[int]) -> list[np.ndarray]:
+    """The framed records of rows sharing one layout, as one (rows, framed length) uint8 array per part
+    rows[cuts[i]:cuts[i + 1]]."""
     m = rows.size
     ascending = bool(np.all(rows[1:] > rows[:-1]))  # else in shard-key order (encode_framed's keys)
     pieces: list = []  # bytes (the same in every row) or (m, w) uint8 matrices
@@ -290,18 +301,21 @@ def _encode_group(rows: np.ndarray, columns, widths) -> np.ndarray:
         else:
             values.append((pos, piece))
             pos += piece.shape[1] * piece.itemsize
-    out = np.empty((m, template.size), dtype=np.uint8)
     rows_per_tile = max(MIN_TILE_ROWS, TILE_BYTES // template.size)
-    for lo in range(0, m, rows_per_tile):  # tile by tile, so the stores below hit rows still in cache
-        hi = min(lo + rows_per_tile, m)
-        tile = out[lo:hi]
-        tile[:] = template
-        for at, piece in values:
-            if piece.dtype == np.uint8:
-                tile[:, at:at + piece.shape[1]] = piece[lo:hi]
-                continue
-            for j in range(piece.shape[1]):  # an unaligned strided float32 view: one 4-byte store per row
-                np.ndarray((hi - lo,), "<f4", buffer=out, offset=lo * out.strides[0] + at + 4 * j,
-                           strides=(out.strides[0],))[:] = piece[lo:hi, j]
-        tile[:, pos:] = _masked_crcs(tile[:, len(header):pos]).view(np.uint8).reshape(hi - lo, 4)
-    return out
+    parts = []
+    for first, stop in zip(cuts[:-1], cuts[1:]):
+        out = np.empty((stop - first, template.size), dtype=np.uint8)
+        for lo in range(first, stop, rows_per_tile):  # tile by tile, so the stores below hit rows still in cache
+            hi = min(lo + rows_per_tile, stop)
+            tile = out[lo - first:hi - first]
+            tile[:] = template
+            for at, piece in values:
+                if piece.dtype == np.uint8:
+                    tile[:, at:at + piece.shape[1]] = piece[lo:hi]
+                    continue
+                for j in range(piece.shape[1]):  # an unaligned strided float32 view: one 4-byte store per row
+                    np.ndarray((hi - lo,), "<f4", buffer=out, offset=(lo - first) * out.strides[0] + at + 4 * j,
+                               strides=(out.strides[0],))[:] = piece[lo:hi, j]
+            tile[:, pos:] = _masked_crcs(tile[:, len(header):pos]).view(np.uint8).reshape(hi - lo, 4)
+        parts.append(out)
+    return parts

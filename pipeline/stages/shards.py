@@ -118,7 +118,7 @@ def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatc
         sel = source_of == code
         shards[sel] = shard_ids(source, rows[sel], num_shards)
     written = drop_columns(batch, PLACEMENT)
-    framed = encode_framed(written, shards)  # encoded in shard order: split() slices instead of copying
+    framed = encode_framed(written, shards)  # each shard's records their own arrays: split() copies nothing
     records = encoder.encode(written) if framed is None else None
     if framed is not None:  # records in layout-group order: the ids follow the same order
         blocks, members = framed.split(shards, num_shards)
