@@ -194,9 +194,11 @@ def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> Fram
         if keys is None:
             groups.append((rows, None, _encode_group(rows, columns, widths, [0, rows.size])))
             continue
-        rows = rows[np.argsort(keys[rows], kind="stable")]
-        part_keys, starts = np.unique(keys[rows], return_index=True)
-        groups.append((rows, part_keys, _encode_group(rows, columns, widths, [*starts, rows.size])))
+        group_keys = keys[rows]
+        order = np.argsort(group_keys, kind="stable")
+        rows, group_keys = rows[order], group_keys[order]
+        starts = np.flatnonzero(np.r_[True, group_keys[1:] != group_keys[:-1]])  # where each key's rows begin
+        groups.append((rows, group_keys[starts], _encode_group(rows, columns, widths, [*starts, rows.size])))
     return FramedRecords(groups)
 
 
