@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
         written = timed("normalize (to_output_batch)", to_output_batch, clean, outputs)
         shards = shard_ids(path, clean.column(clean.schema.get_field_index(ROW_INDEX)).to_numpy(), 4)
         framed = timed("tf.Example encoding + framing", encode_framed, written, shards)
-        blocks_by_shard, _ = timed("split by shard", framed.split, shards, 4)
+        blocks_by_shard, _ = timed("split by shard", framed.split, 4)
         for blocks in blocks_by_shard:
             for block in blocks:
                 timed("gzip (ISA-L; writer thread)", compressor.compress, block)

@@ -329,7 +329,15 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
     canonical = (lambda b: tf.train.Example.FromString(b).SerializeToString(deterministic=True))  # NaN != NaN
     group_rows = [rows for rows, _, _ in framed._groups]
     assert sorted(np.concatenate(group_rows).tolist()) == list(range(batch.num_rows))
-    blocks_by_key, rows_by_key = framed.split(keys, 3)
+    # Without keys: every row is key 0, each group's rows ascending, its records those of tfx_bsl's rows.
+    unkeyed_blocks, unkeyed_rows = framed.split(1)
+    assert unkeyed_rows[0].tolist() == np.concatenate(group_rows).tolist()
+    for record, row in zip(_tfrecords(unkeyed_blocks[0]), unkeyed_rows[0]):
+        assert canonical(record) == canonical(theirs[row])
+    # With keys, split hands out the records themselves, not a sorted copy, and each key's records own their
+    # memory: a shard's records are freed once written, whatever the other shards'.
+    blocks_by_key, rows_by_key = keyed.split(3)
+    encoded = [part for _, _, parts in keyed._groups for part in parts]
     for key, blocks in enumerate(blocks_by_key):
         ours = _tfrecords(blocks)
         expected = [row for rows in group_rows for row in rows if keys[row] == key]
@@ -337,14 +345,9 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
         assert len(ours) == len(expected)
         for record, row in zip(ours, expected):
             assert canonical(record) == canonical(theirs[row])
-    # Encoded in key order, the same split hands out the records themselves, not a sorted copy, and each key's
-    # records own their memory: a shard's records are freed once written, whatever the other shards'.
-    keyed_blocks, keyed_rows = keyed.split(keys, 3)
-    encoded = [part for _, _, parts in keyed._groups for part in parts]
-    for key in range(3):
-        assert b"".join(b.tobytes() for b in keyed_blocks[key]) == b"".join(b.tobytes() for b in blocks_by_key[key])
-        assert keyed_rows[key].tolist() == rows_by_key[key].tolist()
-        assert all(b.base is None and any(b is part for part in encoded) for b in keyed_blocks[key])
+        assert b"".join(b.tobytes() for b in blocks) == b"".join(
+            parts[0][keys[rows] == key].tobytes() for rows, _, parts in framed._groups)  # the same bytes
+        assert all(b.base is None and any(b is part for part in encoded) for b in blocks)
 
 
 def test_records_encoded_in_shard_order_hold_their_own_rows_values():
@@ -365,7 +368,7 @@ def test_records_encoded_in_shard_order_hold_their_own_rows_values():
     framed = encode_framed(batch, keys)
     assert len(framed._groups) == 1
     theirs = example_coder.RecordBatchToExamplesEncoder().encode(batch)
-    blocks, rows = framed.split(keys, 4)
+    blocks, rows = framed.split(4)
     for key in range(4):
         records = _tfrecords(blocks[key])
         assert rows[key].tolist() == np.nonzero(keys == key)[0].tolist()

@@ -23,7 +23,6 @@ import google_crc32c
 import numpy as np
 import pyarrow as pa
 
-from transforms.sharding import rows_by_shard
 
 MAX_GROUPS = 64  # layouts a batch may always have; larger batches may have one per MIN_GROUP_ROWS rows
 MIN_GROUP_ROWS = 256  # below this many rows per layout on average, the per-group set-up outweighs tfx_bsl
@@ -115,44 +114,36 @@ def _masked_crcs(rows: np.ndarray) -> np.ndarray:
 
 
 class FramedRecords:
-    """Framed TFRecord bytes of a batch's rows, by layout group; split() splits them by shard."""
+    """Framed TFRecord bytes of a batch's rows, by layout group and, within a group, by key; split() hands
+    them out by key."""
 
-    def __init__(self, groups: list[tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]]):
-        # (row indices, part keys, parts): encoded without keys, the rows ascending and one part, the group's
-        # (m, L) uint8 records; encoded with keys, the rows sorted by key (ascending within a key) and one part
-        # per key present, in key order, each its own array
+    def __init__(self, groups: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]):
+        # (row indices sorted by key, ascending within a key; the keys present, ascending; one (rows, L) uint8
+        # array of framed records per key present, each its own array)
         self._groups = groups
 
-    def split(self, keys: np.ndarray, n: int) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
-        """(blocks, rows) for each key 0..n-1 (keys: one int per batch row, the same as encode_framed was given
-        if it was given any): the framed records of the rows holding it as contiguous uint8 blocks, group by
-        group, rows ascending within a group; and the batch rows those blocks hold, in their order: what a shard
-        index must list beside the records. Encoded by key, the blocks are the records themselves, each key's
-        its own arrays (so one key's records can be freed while another's are still in use); else a copy of
-        each group's records sorted by key."""
+    def split(self, n: int) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
+        """(blocks, rows) for each key 0..n-1: the framed records of the rows holding it as contiguous uint8
+        blocks, group by group, rows ascending within a group; and the batch rows those blocks hold, in their
+        order: what a shard index must list beside the records. The blocks are the records themselves, each
+        key's its own arrays, so one key's records can be freed while another's are still in use."""
         blocks: list[list[np.ndarray]] = [[] for _ in range(n)]
         rows_of: list[list[np.ndarray]] = [[] for _ in range(n)]
         for rows, part_keys, parts in self._groups:
-            if part_keys is None:  # encoded in batch order: a copy sorted by key
-                members = rows_by_shard(keys[rows], n)
-                order = np.concatenate(members)
-                parts = np.split(parts[0][order], np.cumsum([m.size for m in members])[:-1])
-                part_keys, rows = range(n), rows[order]
             start = 0
             for key, part in zip(part_keys, parts):
-                if len(part):
-                    blocks[key].append(part)
-                    rows_of[key].append(rows[start:start + len(part)])
-                    start += len(part)
+                blocks[key].append(part)
+                rows_of[key].append(rows[start:start + len(part)])
+                start += len(part)
         return blocks, [np.concatenate(r) if r else np.empty(0, np.int64) for r in rows_of]
 
 
 def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> FramedRecords | None:
     """The batch as framed tf.Example records, or None when the fast path does not apply (a type other than
     float32, int64 and bytes lists, null values inside a list, or too many row layouts). keys (the shard key
-    of each row): each layout group's rows are encoded in key order, rows ascending within a key, each key's
-    records into an array of their own, so that split() by the same keys hands out the records themselves
-    instead of a sorted copy, and a shard's records are freed once written whatever the other shards."""
+    of each row; none: every row key 0): each layout group's rows are encoded in key order, rows ascending
+    within a key, each key's records into an array of their own, so that split() hands out the records
+    themselves, not a sorted copy, and a shard's records are freed once written whatever the other shards'."""
     n = batch.num_rows
     columns = []
     for name, arr in zip(batch.schema.names, batch.columns):
@@ -188,12 +179,10 @@ def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> Fram
     group_of = _layout_groups(layout, n, max_groups(n))
     if group_of is None:
         return None
+    keys = np.zeros(n, np.int64) if keys is None else keys
     groups = []
     for g in np.unique(group_of):
         rows = np.nonzero(group_of == g)[0]
-        if keys is None:
-            groups.append((rows, None, _encode_group(rows, columns, widths, [0, rows.size])))
-            continue
         group_keys = keys[rows]
         order = np.argsort(group_keys, kind="stable")
         rows, group_keys = rows[order], group_keys[order]

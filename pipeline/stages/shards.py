@@ -121,7 +121,7 @@ def encode_batch(batch: pa.RecordBatch, num_shards: int, encoder) -> EncodedBatc
     framed = encode_framed(written, shards)  # each shard's records their own arrays: split() copies nothing
     records = encoder.encode(written) if framed is None else None
     if framed is not None:  # records in layout-group order: the ids follow the same order
-        blocks, members = framed.split(shards, num_shards)
+        blocks, members = framed.split(num_shards)
     else:
         members = rows_by_shard(shards, num_shards)
         blocks = [[frame_records([records[i] for i in m])] for m in members]
