@@ -199,7 +199,7 @@ def test_accumulators_cross_steps_with_coders_that_size_them_without_pickling(mo
     raw = p | beam.Create(batches()).with_output_types(pa.RecordBatch)
     profile = raw | "Profile" >> Profile(columns=("x", "y"), with_sketch=True)
     assert isinstance(beam.coders.registry.get_coder(profile.element_type), ProfileCoder)
-    _ = (raw, raw) | "Stats" >> WriteCleanAndRawStatistics(clean_path="/nonexistent/c.pb",
+    _ = (raw, raw) | "Stats" >> WriteCleanAndRawStatistics(columns=("x", "y"), clean_path="/nonexistent/c.pb",
                                                            raw_path="/nonexistent/r.pb")
     _ = raw | "Written" >> WrittenProfile()
 
@@ -215,7 +215,8 @@ def test_accumulators_cross_steps_with_coders_that_size_them_without_pickling(mo
     p.visit(Typed())
     untyped = {label: t for label, t in Typed.types.items() if "Any" in str(t)}
     assert len(Typed.types) >= 12 and not untyped, untyped
-    assert Typed.types["Stats/MergeClean/UnKey"] is StatisticsAccumulators
+    assert (Typed.types["Stats/MergeClean/Combine/ParDo(CombineValuesDoFn)"]  # one per part
+            == beam.typehints.Tuple[int, StatisticsAccumulators])
     assert Typed.types["Profile/Merge/UnKey"] is ProfileAccumulator
 
 

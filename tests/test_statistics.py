@@ -29,6 +29,7 @@ def _batch(n: int, seed: int) -> pa.RecordBatch:
 
 
 BATCHES = [_batch(1000, 0), _batch(500, 1), _batch(3000, 2)]
+COLUMNS = ("x", "s", "k")
 
 
 def _canonical(stats) -> str:
@@ -54,14 +55,15 @@ def _tfdv(p, batches, path, label):
          | f"Write{label}" >> tfdv.WriteStatisticsToBinaryFile(path))
 
 
-def _run_both(clean, quarantined, tmp_path, lanes=1):
+def _run_both(clean, quarantined, tmp_path, lanes=1, columns=COLUMNS):
     """(ours clean, ours raw, TFDV's of the clean batches, TFDV's of all batches)."""
     paths = {k: str(tmp_path / f"{k}.pb") for k in ("clean", "raw", "tfdv_clean", "tfdv_raw")}
     with TestPipeline() as p:
         c = p | "Clean" >> beam.Create(clean, reshuffle=False).with_output_types(pa.RecordBatch)
         q = p | "Quarantined" >> beam.Create([_with_reasons(b) for b in quarantined] or [],
                                              reshuffle=False).with_output_types(pa.RecordBatch)
-        _ = (c, q) | WriteCleanAndRawStatistics(clean_path=paths["clean"], raw_path=paths["raw"], clean_lanes=lanes)
+        _ = (c, q) | WriteCleanAndRawStatistics(columns=columns, clean_path=paths["clean"], raw_path=paths["raw"],
+                                                clean_lanes=lanes)
         _tfdv(p, clean, paths["tfdv_clean"], "C")
         _tfdv(p, clean + quarantined, paths["tfdv_raw"], "R")
     return [tfdv.load_stats_binary(paths[k]) for k in ("clean", "raw", "tfdv_clean", "tfdv_raw")]
@@ -97,7 +99,8 @@ def test_lanes_split_columns_so_statistics_are_one_accumulators_whatever_the_lan
     with TestPipeline() as p:  # the batches are made in the pipeline: Create would pickle them into the graph
         c = p | "Seed" >> beam.Create([None]) | "Batches" >> beam.FlatMap(batches).with_output_types(pa.RecordBatch)
         q = p | "Quarantined" >> beam.Create([], reshuffle=False).with_output_types(pa.RecordBatch)
-        _ = (c, q) | WriteCleanAndRawStatistics(clean_path=path, raw_path=str(tmp_path / "raw.pb"), clean_lanes=lanes)
+        _ = (c, q) | WriteCleanAndRawStatistics(columns=tuple(batches()[0].schema.names), clean_path=path,
+                                                raw_path=str(tmp_path / "raw.pb"), clean_lanes=lanes)
     clean = tfdv.load_stats_binary(path)
     one = StatisticsPartial(tfdv_generators())
     for b in batches():
@@ -128,7 +131,8 @@ def test_with_nothing_quarantined_tfdv_extracts_once(tmp_path, monkeypatch):
             c = p | "Clean" >> beam.Create(clean, reshuffle=False).with_output_types(pa.RecordBatch)
             q = p | "Quarantined" >> beam.Create([_with_reasons(b) for b in quarantined],
                                                  reshuffle=False).with_output_types(pa.RecordBatch)
-            _ = (c, q) | WriteCleanAndRawStatistics(clean_path=str(tmp_path / "c.pb"), raw_path=str(tmp_path / "r.pb"))
+            _ = (c, q) | WriteCleanAndRawStatistics(columns=COLUMNS, clean_path=str(tmp_path / "c.pb"),
+                                                    raw_path=str(tmp_path / "r.pb"))
         return len(calls)
 
     assert extractions(BATCHES, []) == 1
@@ -223,4 +227,84 @@ def test_background_partials_are_released_once_emitted():
         fn.process(b)
     assert sorted(v.value for v in fn.finish_bundle()) == [500, 4000]  # round-robin over the two lanes: 1000 + 3000, 500
     assert fn._partials == []
+    fn.teardown()
+
+
+def _wide_trips(n: int, copies: int, seed: int) -> pa.Table:
+    """The trips table's columns `copies` times over (suffixed), with the faulty float32 sensor: wider than one
+    statistics part."""
+    base = _trips_with_faults(n) if seed == 0 else trips(n, seed=seed).append_column(
+        "sensor", pa.array(np.random.default_rng(seed).lognormal(3.0, 2.0, n).astype(np.float32)))
+    names, arrays = [], []
+    for k in range(copies):
+        for name, column in zip(base.column_names, base.columns):
+            names.append(f"{name}_{k:02d}")
+            arrays.append(column)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def test_a_table_wider_than_one_part_gives_tfdvs_statistics_in_column_order(tmp_path):
+    """Accumulators leave each bundle in parts of FEATURES_PER_PART columns and are merged and extracted part by
+    part: the joined files are TFDV's statistics of the same rows, features in the input's column order, every
+    part counting every row."""
+    from pipeline.stages.statistics import FEATURES_PER_PART
+    clean = _wide_trips(1500, 6, seed=0).to_batches(500)
+    quarantined = _wide_trips(200, 6, seed=5).to_batches(150)
+    columns = tuple(clean[0].schema.names)
+    assert len(columns) > FEATURES_PER_PART  # two parts, the last one short
+    ours_clean, ours_raw, theirs_clean, theirs_raw = _run_both(clean, quarantined, tmp_path, lanes=2,
+                                                               columns=columns)
+    assert ours_clean.datasets[0].num_examples == 1500 and ours_raw.datasets[0].num_examples == 1700
+    for ours in (ours_clean, ours_raw):
+        assert [f.path.step[0] for f in ours.datasets[0].features] == list(columns)
+    assert _canonical(ours_clean) == _canonical(theirs_clean)
+    assert _canonical(ours_raw) == _canonical(theirs_raw)
+
+
+def test_parts_hold_their_own_columns_and_every_rows_count():
+    from pipeline.stages.statistics import FEATURES_PER_PART, join_parts, split_into_parts
+    table = _wide_trips(2000, 12, seed=0)
+    columns = tuple(table.column_names)
+    whole = StatisticsPartial(tfdv_generators())
+    parted = StatisticsPartial(tfdv_generators())
+    for b in table.to_batches(700):
+        whole.add(b)
+        parted.add(b)
+    parts = split_into_parts(parted.compacted(), columns)
+    assert [k for k, _ in parts] == [0, 1, 2]
+    merge = MergeStatisticsFn()
+    extracted = [merge.extract_output(accs) for _, accs in parts]
+    for k, stats in enumerate(extracted):
+        assert stats.datasets[0].num_examples == 2000
+        assert ([f.path.step[0] for f in stats.datasets[0].features]
+                == list(columns[k * FEATURES_PER_PART:(k + 1) * FEATURES_PER_PART]))
+    assert _canonical(join_parts(extracted)) == _canonical(merge.extract_output(whole.compacted()))
+    other = StatisticsPartial(tfdv_generators())
+    other.add(table.slice(0, 10).to_batches()[0])
+    with pytest.raises(ValueError, match="not one of the input's columns"):
+        split_into_parts(other.compacted(), columns[1:])
+
+
+def test_a_bundles_parts_are_freed_one_by_one_as_they_are_emitted():
+    """At 5,000 features a bundle's TFDV state is ~1.5 GB: each part must be freed once the runner has taken it,
+    not when the last part is out."""
+    import gc
+    import weakref
+
+    from pipeline.stages.statistics import _AccumulateStatisticsFn
+    table = _wide_trips(500, 12, seed=0)
+    fn = _AccumulateStatisticsFn(2, tuple(table.column_names))
+    fn.setup()
+    fn.start_bundle()
+    for b in table.to_batches(200):
+        fn.process(b)
+    emitted = fn.finish_bundle()
+    first = next(emitted).value
+    assert first[0] == 0 and len(first[1][0]) == 64
+    gone = weakref.ref(first[1][0])
+    del first
+    second = next(emitted).value
+    gc.collect()
+    assert second[0] == 1 and gone() is None
+    assert [w.value[0] for w in emitted] == [2]
     fn.teardown()

@@ -283,28 +283,46 @@ class QuantileSketch:
 
     @classmethod
     def from_dict(cls, d: dict) -> "QuantileSketch":
-        s = cls()
-        s.shift = int(d["shift"])
-        counts = _unpack(d["counts"])
-        steps = _unpack(d["steps"])
-        if counts.size:
-            keys = np.empty(counts.size, np.uint64)
-            keys[0] = np.int64(d["first"]).view(np.uint64)
-            keys[1:] = steps
-            s.keys = np.cumsum(keys, dtype=np.uint64).view(np.int64)  # modulo 2^64, as the steps were taken
-        s.counts = counts.view(np.int64)
-        s.lo, s.hi = float(d["min"]), float(d["max"])
-        return s
+        return _from_steps(int(d["shift"]), int(d["first"]), _unpack(d["steps"]), _unpack(d["counts"]),
+                           float(d["min"]), float(d["max"]))
+
+    def __reduce__(self):
+        """Pickled (how a profile crosses between pipeline steps) as to_dict's narrow integers, raw instead of
+        base64: 2-5 bytes a bucket instead of 16, so a 5,000-column profile pickles to ~1/4 of its arrays."""
+        steps = np.diff(self.keys).view(np.uint64)
+        return _from_steps, (self.shift, int(self.keys[0]) if self.keys.size else 0, _narrowest(steps),
+                             _narrowest(self.counts.view(np.uint64)), self.lo, self.hi)
+
+
+def _from_steps(shift: int, first: int, steps: np.ndarray, counts: np.ndarray, lo: float, hi: float
+                ) -> QuantileSketch:
+    """A sketch from its first key, the steps between neighbouring keys and the counts (unsigned integers)."""
+    s = QuantileSketch()
+    s.shift = shift
+    counts = counts.astype(np.uint64)
+    if counts.size:
+        keys = np.empty(counts.size, np.uint64)
+        keys[0] = np.int64(first).view(np.uint64)
+        keys[1:] = steps
+        s.keys = np.cumsum(keys, dtype=np.uint64).view(np.int64)  # modulo 2^64, as the steps were taken
+    s.counts = counts.view(np.int64)
+    s.lo, s.hi = lo, hi
+    return s
 
 
 _WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<u8"))
 
 
+def _narrowest(values: np.ndarray) -> np.ndarray:
+    """uint64 values in the narrowest unsigned width that holds the largest."""
+    top = int(values.max()) if values.size else 0
+    return values.astype(next(d for d in _WIDTHS if top <= np.iinfo(d).max))
+
+
 def _pack(values: np.ndarray) -> str:
     """uint64 values -> "u<bytes>:<base64>" in the narrowest width that holds the largest."""
-    top = int(values.max()) if values.size else 0
-    dtype = next(d for d in _WIDTHS if top <= np.iinfo(d).max)
-    return f"u{dtype.itemsize}:" + base64.b64encode(values.astype(dtype).tobytes()).decode("ascii")
+    narrow = _narrowest(values)
+    return f"u{narrow.dtype.itemsize}:" + base64.b64encode(narrow.tobytes()).decode("ascii")
 
 
 def _unpack(text: str) -> np.ndarray:

@@ -135,7 +135,9 @@ class AccumulateInBackground(beam.DoFn):
         self._close_workers()
         release_freed_memory()
         partials, self._partials = self._partials, []  # the DoFn instance outlives the bundle: it must not hold them
-        for value in self.outputs(partials):
+        outputs = self.outputs(partials)
+        del partials  # outputs() may hand out its values one by one, each freed once the runner has taken it
+        for value in outputs:
             if value is not None:
                 yield bundle_output(value)
 

@@ -44,17 +44,28 @@ class RecordBatchCoder(beam.coders.Coder):
 beam.coders.registry.register_coder(pa.RecordBatch, RecordBatchCoder)
 
 
+# zstd at its default level: TFDV's accumulators of 64 features (11.7 MB pickled) compress 5.4x in 22 ms, a
+# profile's sketches 4.4x. What crosses a grouping is held whole by the in-process runner, several times over
+# (its grouped output, the stream that joins it, the data channel's message), so the smaller, the lower the peak.
+_ZSTD = pa.Codec("zstd", compression_level=3)
+_LENGTH = 8  # bytes of the pickle's length, before the compressed pickle
+
+
 class SizedPickleCoder(beam.coders.Coder):
-    """Pickle on the wire, and a size estimate that does not pickle: Beam's metrics sample the size of the
-    elements of every PCollection, always the first ones, and a PickleCoder measures an element by pickling it.
-    Accumulators are few and large (a 1,000-column profile pickles to ~100 MB, TFDV's accumulators to ~150 MB),
-    so each was pickled about twice as often as it was moved. Subclasses give estimate_size and the type."""
+    """zstd-compressed pickle on the wire, and a size estimate that does not pickle: Beam's metrics sample the
+    size of the elements of every PCollection, always the first ones, and a PickleCoder measures an element by
+    pickling it. Accumulators are few and large (a 1,000-column profile's arrays are ~100 MB, TFDV's accumulators
+    pickle to ~150 MB), so each was pickled about twice as often as it was moved. Subclasses give estimate_size
+    and the type."""
 
     def encode(self, value) -> bytes:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return len(data).to_bytes(_LENGTH, "little") + _ZSTD.compress(data, asbytes=True)
 
     def decode(self, data: bytes):
-        return pickle.loads(data)
+        size = int.from_bytes(data[:_LENGTH], "little")
+        return pickle.loads(_ZSTD.decompress(pa.py_buffer(data).slice(_LENGTH), decompressed_size=size,
+                                             asbytes=True))
 
     def estimate_size(self, value) -> int:
         raise NotImplementedError

@@ -68,7 +68,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     # Two statistics threads for the clean rows: TFDV is most of this pass's CPU, and one thread of it made the run
     # ~10-15% slower for ~80 MB less peak RSS (BENCHMARKS.md).
     _ = ((fit_pass.clean, fit_pass.quarantine)
-         | "Statistics" >> WriteCleanAndRawStatistics(clean_path=staged.stats(CLEAN_STATS),
+         | "Statistics" >> WriteCleanAndRawStatistics(columns=columns, clean_path=staged.stats(CLEAN_STATS),
                                                       raw_path=staged.stats(RAW_STATS), clean_lanes=2))
     outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
                                                         method=config.normalize, filled=compiled.fills_missing,

@@ -11,15 +11,17 @@ statistics and the sketch-based top-k/uniques), its accumulators, its merge and 
 instance feeds its batches to the generators on background threads (TFDV's quantile sketches, most of its
 time, release the GIL), so statistics overlap with checking and encoding instead of running as a separate
 Beam combine. Two threads split the columns, not the rows: each feature has one accumulator per bundle, as
-in TFDV alone. One partial accumulator per bundle is then merged by a CombineGlobally per side (clean,
-quarantined), and one step extracts and writes both files.
+in TFDV alone. Each bundle's accumulators leave in parts of FEATURES_PER_PART columns, merged per part and side
+(clean, quarantined) and extracted part by part; one step joins the parts' statistics and writes both files.
 
 TFDV reads list-typed Arrow columns, so checked batches are wrapped (one value per row); nanguard's own columns
 (__source_file, __reasons, ...) are left out. The driver infers schema.pbtxt from clean.pb (report.schema).
 """
 from __future__ import annotations
 
+import copy
 import pickle
+from typing import Iterator, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -108,23 +110,75 @@ def union_of_column_shares(partials: list[StatisticsPartial], order: list[str]) 
                 if path in entries:
                     raise ValueError(f"feature {path} is in two column shares; shares must be disjoint")
                 entries[path] = state
-        for path in list(first):
-            del first[path]
+        for acc in accumulators:  # every state now has one owner, so each is freed with its part
+            for path in list(acc):
+                del acc[path]
         for path in sorted(entries, key=lambda p: (position.get(p.steps()[0], len(position)), p.steps())):
             first[path] = entries[path]
         union.append(first)
     return union
 
 
+# Features per part: accumulators cross between steps in parts of at most this many features, so no element is
+# larger than ~10 MB (a numeric feature's TFDV state pickles to ~150 KB at 10,000 rows). One element holding
+# every feature's state (700 MB at 5,000 features) was copied whole at every crossing, and the runner's cached
+# output streams kept a buffer of twice its size after the step that wrote it (BENCHMARKS.md).
+FEATURES_PER_PART = 64
+
+
+def number_of_parts(columns: tuple[str, ...]) -> int:
+    return max(1, -(-len(columns) // FEATURES_PER_PART))
+
+
+def split_into_parts(accumulators: StatisticsAccumulators, columns: tuple[str, ...]
+                     ) -> list[tuple[int, StatisticsAccumulators]]:
+    """One bundle's accumulators -> (part, accumulators of that part's features) for every part of `columns`
+    (consecutive runs of FEATURES_PER_PART columns, in order). Each part keeps the dataset-level state (the example
+    counts: what is left of an accumulator without its feature entries), so every part's merge counts every row,
+    and a part with no features in this bundle is still emitted. Consumes `accumulators`."""
+    position = {name: i for i, name in enumerate(columns)}
+    per_generator = []
+    for acc in accumulators:
+        entries = list(acc.items())
+        for path, _ in entries:
+            del acc[path]
+        parts = [copy.deepcopy(acc) for _ in range(number_of_parts(columns))]
+        for path, state in entries:
+            column = path.steps()[0]
+            if column not in position:
+                raise ValueError(f"feature {path} is not one of the input's columns {list(columns)[:5]}...; the "
+                                 "statistics' parts are cut from the input's columns")
+            parts[position[column] // FEATURES_PER_PART][path] = state
+        per_generator.append(parts)
+    return [(k, StatisticsAccumulators(parts[k] for parts in per_generator))
+            for k in range(number_of_parts(columns))]
+
+
+def join_parts(parts: list[statistics_pb2.DatasetFeatureStatisticsList]) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Each part's statistics, in part order -> one DatasetFeatureStatisticsList: the first part's dataset (its
+    example counts, which every part has) with every part's features after it, in order."""
+    joined = statistics_pb2.DatasetFeatureStatisticsList()
+    joined.CopyFrom(parts[0])
+    for part in parts[1:]:
+        for mine, theirs in zip(joined.datasets, part.datasets):
+            if (mine.num_examples, mine.weighted_num_examples) != (theirs.num_examples, theirs.weighted_num_examples):
+                raise ValueError(f"statistics parts disagree on the example count: {mine.num_examples} and "
+                                 f"{theirs.num_examples}")
+            mine.features.extend(theirs.features)
+            mine.cross_features.extend(theirs.cross_features)
+    return joined
+
+
 class _AccumulateStatisticsFn(AccumulateInBackground):
-    """Batches -> TFDV accumulators, one set per bundle. The lanes split the columns, not the rows: each lane
+    """Batches -> TFDV accumulators, one set per bundle, emitted in parts of FEATURES_PER_PART columns. The lanes split the columns, not the rows: each lane
     gets every batch and folds its share of the columns (fixed for the bundle by where a column first
     appears), so every feature has one accumulator per bundle whatever the lanes. Its quantile sketches are
     TFDV's largest state (megabytes a numeric feature) and the statistics are those of one accumulator over
     the bundle's batches; split by rows, each lane held sketches of every feature."""
 
-    def __init__(self, lanes: int):
+    def __init__(self, lanes: int, columns: tuple[str, ...]):
         super().__init__("nanguard-stats", lanes, MAX_PENDING_BATCHES)
+        self._columns = tuple(columns)
 
     def setup(self):
         self._generators = [tfdv_generators() for _ in range(self._num_lanes)]
@@ -150,8 +204,18 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
     def add(self, partial: StatisticsPartial, work: tuple[pa.RecordBatch, tuple[int, ...]]) -> None:
         partial.add(*work)
 
-    def outputs(self, partials: list[StatisticsPartial]) -> list:
-        return [union_of_column_shares(partials, list(self._lane_of))] if partials[0].rows else []
+    def outputs(self, partials: list[StatisticsPartial]) -> list[tuple[int, StatisticsAccumulators]]:
+        if not partials[0].rows:
+            return []
+        return _handed_out(split_into_parts(union_of_column_shares(partials, list(self._columns)), self._columns))
+
+
+def _handed_out(values: list) -> Iterator:
+    """The values first to last, each dropped from the list as it is handed out: a bundle's parts are freed one
+    by one as the runner takes them, instead of all staying in memory until the last is encoded."""
+    values.reverse()
+    while values:
+        yield values.pop()
 
 
 class MergeStatisticsFn(beam.CombineFn):
@@ -195,8 +259,7 @@ class MergeStatisticsFn(beam.CombineFn):
 @beam.typehints.with_input_types(StatisticsAccumulators)
 @beam.typehints.with_output_types(StatisticsAccumulators)
 class MergePartialsFn(MergeStatisticsFn):
-    """Bundles' TFDV accumulators -> their merge, still accumulators (empty when there were no rows), for
-    _WriteStatisticsFn to extract."""
+    """Bundles' TFDV accumulators of one part -> their merge, still accumulators, for _ExtractPartFn to extract."""
 
     def extract_output(self, accumulator) -> StatisticsAccumulators:
         return accumulator or StatisticsAccumulators()
@@ -208,84 +271,96 @@ def _write_proto(stats: statistics_pb2.DatasetFeatureStatisticsList, path: str) 
     return path
 
 
-def _write_statistics(merge: MergeStatisticsFn, clean: StatisticsAccumulators, quarantined: StatisticsAccumulators,
-                      clean_path: str, raw_path: str) -> list[str]:
-    """(the clean rows' merged accumulators, the quarantined rows' ones) -> clean.pb, raw.pb (their paths).
+def _extract_clean_and_raw(merge: MergeStatisticsFn, clean: StatisticsAccumulators,
+                           quarantined: StatisticsAccumulators | None
+                           ) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, statistics_pb2.DatasetFeatureStatisticsList]:
+    """(one part's clean merged accumulators, its quarantined ones) -> (its clean statistics, its raw ones).
 
-    TFDV's extraction finalizes its sketches and a finalized sketch can no longer be merged, so raw.pb comes
-    first: the clean accumulator is merged into a copy of the quarantined one (quarantined rows are few; copying
-    the clean side instead cost 147 MB and ~1.5 s at 1,000 features), and clean.pb is extracted after, from
-    accumulators that merge only read. With nothing quarantined raw.pb is clean.pb: one extraction, not two
-    (TFDV's histograms are most of its extraction: ~14 s at 1,000 features)."""
+    TFDV's extraction finalizes its sketches and a finalized sketch can no longer be merged, so raw comes first:
+    the clean accumulator is merged into a copy of the quarantined one (quarantined rows are few; copying the clean
+    side instead cost 147 MB and ~1.5 s at 1,000 features), and clean is extracted after, from accumulators that
+    merge only read. With nothing quarantined raw is clean: one extraction, not two (TFDV's histograms are most of
+    its extraction: ~14 s at 1,000 features)."""
     if not quarantined:
         clean_stats = raw_stats = merge.extract_output(clean)
     else:
-        copy = pickle.loads(pickle.dumps(quarantined, protocol=pickle.HIGHEST_PROTOCOL))  # a side input is shared
-        raw_stats = merge.extract_output(merge.merge_accumulators([copy, clean]))
+        copied = pickle.loads(pickle.dumps(quarantined, protocol=pickle.HIGHEST_PROTOCOL))  # a side input is shared
+        raw_stats = merge.extract_output(merge.merge_accumulators([copied, clean]))
         clean_stats = merge.extract_output(clean)
-    return [_write_proto(clean_stats, clean_path), _write_proto(raw_stats, raw_path)]
+    return clean_stats, raw_stats
 
 
-class _WriteStatisticsFn(beam.DoFn):
-    """The clean rows' merged accumulators (the quarantined rows' ones a side input) -> clean.pb, raw.pb."""
-
-    def __init__(self, clean_path: str, raw_path: str):
-        self._clean_path, self._raw_path = clean_path, raw_path
+@beam.typehints.with_output_types(Tuple[int, bytes, bytes])
+class _ExtractPartFn(beam.DoFn):
+    """(part, its clean rows' merged accumulators), the quarantined rows' ones by part (a side input) -> (part,
+    its clean statistics, its raw statistics), serialized. One part's accumulators are in memory at a time."""
 
     def setup(self):
         self._merge = MergeStatisticsFn()
 
-    def process(self, clean: StatisticsAccumulators, quarantined: StatisticsAccumulators):
-        yield from _write_statistics(self._merge, clean, quarantined, self._clean_path, self._raw_path)
+    def process(self, element: tuple[int, StatisticsAccumulators], quarantined: dict):
+        part, clean = element
+        clean_stats, raw_stats = _extract_clean_and_raw(self._merge, clean, quarantined.get(part))
+        yield part, clean_stats.SerializeToString(), raw_stats.SerializeToString()
+
+
+def _write_files(_, extracted: list[tuple[int, bytes, bytes]], quarantined: dict, clean_path: str, raw_path: str
+                 ) -> list[str]:
+    """Every part's statistics -> clean.pb and raw.pb (their paths). No part (no clean rows): the clean statistics
+    are those of no rows and the raw ones the quarantined rows', extracted here."""
+    parse = statistics_pb2.DatasetFeatureStatisticsList.FromString
+    if extracted:
+        ordered = sorted(extracted, key=lambda e: e[0])
+        clean = join_parts([parse(e[1]) for e in ordered])
+        raw = join_parts([parse(e[2]) for e in ordered])
+    else:
+        merge = MergeStatisticsFn()
+        clean = merge.extract_output(StatisticsAccumulators())
+        raw = join_parts([merge.extract_output(quarantined[k]) for k in sorted(quarantined)]) if quarantined else clean
+    return [_write_proto(clean, clean_path), _write_proto(raw, raw_path)]
 
 
 class WriteCleanAndRawStatistics(beam.PTransform):
     """(clean RecordBatches, quarantined RecordBatches) -> clean.pb and raw.pb (their paths).
 
-    Each side is accumulated per bundle beside the bundle's main thread and merged by its own combine; the two
-    merged accumulators meet in one step. No Flatten: it would cost its own stage, where every partial is
-    pickled and unpickled once more (measured: 9 pickles of a 147 MB accumulator at 1,000 features, now 2).
-    The clean side's merge runs without Beam's default value, so `Write` takes the merged accumulator in the
-    step that merged it instead of through a side input (two crossings fewer of the largest value in the run);
-    when there are no clean rows, `OrEmpty` writes both files from an empty clean accumulator instead.
+    Each side is accumulated per bundle beside the bundle's main thread, in parts of FEATURES_PER_PART columns,
+    and each part is merged by its side's combine (`Merge<side>`, per part); `Extract` then extracts each clean
+    part with its quarantined part (a side input), one part at a time, and `Write` joins the parts' statistics
+    (small protos) into the two files. Elements stay ~10 MB however wide the table. No Flatten of the two sides:
+    it would cost its own stage, where every partial is pickled and unpickled once more.
 
+    columns: the input's columns, in order (the statistics' features follow it; the parts are cut from it).
     clean_lanes: statistics threads per DoFn instance for the clean rows, each folding its share of the columns
     over every row (so the statistics do not depend on it). A pass whose main thread has less to do than TFDV
     gains from 2; a second lane where the main thread is the slower side only adds memory (each thread's malloc
     arena keeps what it freed). BENCHMARKS.md has the figures."""
 
-    def __init__(self, *, clean_path: str, raw_path: str, clean_lanes: int = 1):
+    def __init__(self, *, columns: tuple[str, ...], clean_path: str, raw_path: str, clean_lanes: int = 1):
         super().__init__()
+        if clean_lanes < 1:
+            raise ValueError(f"clean_lanes must be >= 1, got {clean_lanes}")
+        self._columns = tuple(columns)
         self._clean_path, self._raw_path, self._clean_lanes = clean_path, raw_path, clean_lanes
 
     def expand(self, batches: tuple[beam.PCollection[pa.RecordBatch], beam.PCollection[pa.RecordBatch]]
                ) -> beam.PCollection[str]:
         clean, quarantined = batches
-        clean_acc = _merged(clean, "Clean", self._clean_lanes, with_default=False)
-        quarantined_acc = beam.pvalue.AsSingleton(_merged(quarantined, "Quarantined", 1, with_default=True))
-        written = clean_acc | "Write" >> beam.ParDo(_WriteStatisticsFn(self._clean_path, self._raw_path),
-                                                    quarantined_acc)
+        quarantined_parts = beam.pvalue.AsDict(_merged(quarantined, "Quarantined", 1, self._columns))
+        extracted = (_merged(clean, "Clean", self._clean_lanes, self._columns)
+                     | "Extract" >> beam.ParDo(_ExtractPartFn(), quarantined_parts))
         return (clean.pipeline
                 | "Once" >> beam.Create([None])
-                | "OrEmpty" >> beam.FlatMap(_written_or_empty, beam.pvalue.AsList(written), quarantined_acc,
-                                            clean_path=self._clean_path, raw_path=self._raw_path
-                                            ).with_output_types(str))
+                | "Write" >> beam.FlatMap(_write_files, beam.pvalue.AsList(extracted), quarantined_parts,
+                                          clean_path=self._clean_path, raw_path=self._raw_path
+                                          ).with_output_types(str))
 
 
-def _written_or_empty(_, written: list[str], quarantined: StatisticsAccumulators, clean_path: str, raw_path: str
-                      ) -> list[str]:
-    """The paths `Write` wrote; none (no clean rows): both files written here from an empty clean accumulator."""
-    return written or _write_statistics(MergeStatisticsFn(), StatisticsAccumulators(), quarantined, clean_path,
-                                        raw_path)
-
-
-def _merged(batches: beam.PCollection[pa.RecordBatch], side: str, lanes: int, with_default: bool
-            ) -> beam.PCollection[StatisticsAccumulators]:
-    """One side's batches -> its TFDV accumulators, per bundle (Accumulate<side>) then merged (Merge<side>;
-    with_default: an empty accumulator when there were no rows, else nothing)."""
-    merge = beam.CombineGlobally(MergePartialsFn())
+def _merged(batches: beam.PCollection[pa.RecordBatch], side: str, lanes: int, columns: tuple[str, ...]
+            ) -> beam.PCollection[Tuple[int, StatisticsAccumulators]]:
+    """One side's batches -> (part, its TFDV accumulators), per bundle (Accumulate<side>) then merged per part
+    (Merge<side>); no rows on that side: nothing."""
     return (batches
-            | f"Accumulate{side}" >> beam.ParDo(_AccumulateStatisticsFn(lanes)
-                                                ).with_output_types(StatisticsAccumulators)
-            | f"Merge{side}" >> (merge if with_default else merge.without_defaults()
-                                 ).with_output_types(StatisticsAccumulators))
+            | f"Accumulate{side}" >> beam.ParDo(_AccumulateStatisticsFn(lanes, columns)
+                                                ).with_output_types(Tuple[int, StatisticsAccumulators])
+            | f"Merge{side}" >> beam.CombinePerKey(MergePartialsFn()
+                                                   ).with_output_types(Tuple[int, StatisticsAccumulators]))
