@@ -308,3 +308,20 @@ def test_a_bundles_parts_are_freed_one_by_one_as_they_are_emitted():
     assert second[0] == 1 and gone() is None
     assert [w.value[0] for w in emitted] == [2]
     fn.teardown()
+
+
+def test_writing_from_the_quarantined_parts_alone_leaves_the_side_input_usable(tmp_path):
+    """No clean rows: raw.pb comes from the quarantined parts, a side input the runner caches and hands to a
+    retried bundle again. TFDV's extraction finalizes the sketches it is given, so it must get a copy."""
+    from pipeline.stages.statistics import _write_files, split_into_parts
+    partial = StatisticsPartial(tfdv_generators())
+    for b in BATCHES:
+        partial.add(_with_reasons(b))
+    side = dict(split_into_parts(partial.compacted(), COLUMNS))
+    paths = (str(tmp_path / "c.pb"), str(tmp_path / "r.pb"))
+    _write_files(None, [], side, *paths)
+    first = (tmp_path / "r.pb").read_bytes()
+    _write_files(None, [], side, *paths)  # the retried bundle
+    assert (tmp_path / "r.pb").read_bytes() == first
+    raw = tfdv.load_stats_binary(paths[1])
+    assert raw.datasets[0].num_examples == 4500 and tfdv.load_stats_binary(paths[0]).datasets[0].num_examples == 0

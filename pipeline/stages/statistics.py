@@ -284,10 +284,15 @@ def _extract_clean_and_raw(merge: MergeStatisticsFn, clean: StatisticsAccumulato
     if not quarantined:
         clean_stats = raw_stats = merge.extract_output(clean)
     else:
-        copied = pickle.loads(pickle.dumps(quarantined, protocol=pickle.HIGHEST_PROTOCOL))  # a side input is shared
-        raw_stats = merge.extract_output(merge.merge_accumulators([copied, clean]))
+        raw_stats = merge.extract_output(merge.merge_accumulators([_copied(quarantined), clean]))
         clean_stats = merge.extract_output(clean)
     return clean_stats, raw_stats
+
+
+def _copied(accumulators: StatisticsAccumulators) -> StatisticsAccumulators:
+    """A copy to merge into or extract: a side input is shared (the runner caches it, a retried bundle reads it
+    again) and TFDV's merge and extraction change the accumulators they are given."""
+    return pickle.loads(pickle.dumps(accumulators, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 @beam.typehints.with_output_types(Tuple[int, bytes, bytes])
@@ -316,7 +321,8 @@ def _write_files(_, extracted: list[tuple[int, bytes, bytes]], quarantined: dict
     else:
         merge = MergeStatisticsFn()
         clean = merge.extract_output(StatisticsAccumulators())
-        raw = join_parts([merge.extract_output(quarantined[k]) for k in sorted(quarantined)]) if quarantined else clean
+        raw = (join_parts([merge.extract_output(_copied(quarantined[k])) for k in sorted(quarantined)])
+               if quarantined else clean)
     return [_write_proto(clean, clean_path), _write_proto(raw, raw_path)]
 
 
