@@ -277,9 +277,14 @@ class QuantileSketch:
         each as base64 of the narrowest unsigned little-endian integers that hold them. Neighbouring buckets
         are close and most counts small, so a column takes 2-4 bytes a bucket instead of 16 (a 1,000-column
         profile was 135 MB of base64 int64)."""
-        steps = np.diff(self.keys).view(np.uint64)  # wraps modulo 2^64; the true steps are below 2^64
-        return {"shift": self.shift, "first": int(self.keys[0]) if self.keys.size else 0,
-                "steps": _pack(steps), "counts": _pack(self.counts.view(np.uint64)), "min": self.lo, "max": self.hi}
+        first, steps = self._steps()
+        return {"shift": self.shift, "first": first, "steps": _pack(steps),
+                "counts": _pack(self.counts.view(np.uint64)), "min": self.lo, "max": self.hi}
+
+    def _steps(self) -> tuple[int, np.ndarray]:
+        """The first key and the steps between neighbouring keys (wrapped modulo 2^64, as uint64: the true steps
+        are below 2^64)."""
+        return (int(self.keys[0]) if self.keys.size else 0), np.diff(self.keys).view(np.uint64)
 
     @classmethod
     def from_dict(cls, d: dict) -> "QuantileSketch":
@@ -289,9 +294,9 @@ class QuantileSketch:
     def __reduce__(self):
         """Pickled (how a profile crosses between pipeline steps) as to_dict's narrow integers, raw instead of
         base64: 2-5 bytes a bucket instead of 16, so a 5,000-column profile pickles to ~1/4 of its arrays."""
-        steps = np.diff(self.keys).view(np.uint64)
-        return _from_steps, (self.shift, int(self.keys[0]) if self.keys.size else 0, _narrowest(steps),
-                             _narrowest(self.counts.view(np.uint64)), self.lo, self.hi)
+        first, steps = self._steps()
+        return _from_steps, (self.shift, first, _narrowest(steps), _narrowest(self.counts.view(np.uint64)),
+                             self.lo, self.hi)
 
 
 def _from_steps(shift: int, first: int, steps: np.ndarray, counts: np.ndarray, lo: float, hi: float

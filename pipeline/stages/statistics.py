@@ -35,6 +35,8 @@ from pipeline.stages.background import MAX_PENDING_BATCHES, AccumulateInBackgrou
 from pipeline.stages.coders import SizedPickleCoder
 from transforms.columns import is_list, is_nanguards, to_list_array
 
+Statistics = statistics_pb2.DatasetFeatureStatisticsList
+
 
 def for_tfdv(batch: pa.RecordBatch, indices: tuple[int, ...] | None = None) -> pa.RecordBatch:
     """The batch as TFDV reads it: list-typed columns, nanguard's own left out; only the columns at `indices`
@@ -137,12 +139,13 @@ def split_into_parts(accumulators: StatisticsAccumulators, columns: tuple[str, .
     counts: what is left of an accumulator without its feature entries), so every part's merge counts every row,
     and a part with no features in this bundle is still emitted. Consumes `accumulators`."""
     position = {name: i for i, name in enumerate(columns)}
+    count = number_of_parts(columns)
     per_generator = []
     for acc in accumulators:
         entries = list(acc.items())
         for path, _ in entries:
             del acc[path]
-        parts = [copy.deepcopy(acc) for _ in range(number_of_parts(columns))]
+        parts = [copy.deepcopy(acc) for _ in range(count)]
         for path, state in entries:
             column = path.steps()[0]
             if column not in position:
@@ -150,14 +153,13 @@ def split_into_parts(accumulators: StatisticsAccumulators, columns: tuple[str, .
                                  "statistics' parts are cut from the input's columns")
             parts[position[column] // FEATURES_PER_PART][path] = state
         per_generator.append(parts)
-    return [(k, StatisticsAccumulators(parts[k] for parts in per_generator))
-            for k in range(number_of_parts(columns))]
+    return [(k, StatisticsAccumulators(parts[k] for parts in per_generator)) for k in range(count)]
 
 
-def join_parts(parts: list[statistics_pb2.DatasetFeatureStatisticsList]) -> statistics_pb2.DatasetFeatureStatisticsList:
+def join_parts(parts: list[Statistics]) -> Statistics:
     """Each part's statistics, in part order -> one DatasetFeatureStatisticsList: the first part's dataset (its
     example counts, which every part has) with every part's features after it, in order."""
-    joined = statistics_pb2.DatasetFeatureStatisticsList()
+    joined = Statistics()
     joined.CopyFrom(parts[0])
     for part in parts[1:]:
         for mine, theirs in zip(joined.datasets, part.datasets):
@@ -170,11 +172,11 @@ def join_parts(parts: list[statistics_pb2.DatasetFeatureStatisticsList]) -> stat
 
 
 class _AccumulateStatisticsFn(AccumulateInBackground):
-    """Batches -> TFDV accumulators, one set per bundle, emitted in parts of FEATURES_PER_PART columns. The lanes split the columns, not the rows: each lane
-    gets every batch and folds its share of the columns (fixed for the bundle by where a column first
-    appears), so every feature has one accumulator per bundle whatever the lanes. Its quantile sketches are
-    TFDV's largest state (megabytes a numeric feature) and the statistics are those of one accumulator over
-    the bundle's batches; split by rows, each lane held sketches of every feature."""
+    """Batches -> TFDV accumulators, one set per bundle, emitted in parts of FEATURES_PER_PART columns. The lanes
+    split the columns, not the rows: each lane gets every batch and folds its share of the columns (fixed for the
+    bundle by where a column first appears), so every feature has one accumulator per bundle whatever the lanes.
+    Its quantile sketches are TFDV's largest state (megabytes a numeric feature) and the statistics are those of
+    one accumulator over the bundle's batches; split by rows, each lane held sketches of every feature."""
 
     def __init__(self, lanes: int, columns: tuple[str, ...]):
         super().__init__("nanguard-stats", lanes, MAX_PENDING_BATCHES)
@@ -249,7 +251,7 @@ class MergeStatisticsFn(beam.CombineFn):
     def get_accumulator_coder(self) -> StatisticsAccumulatorsCoder:
         return StatisticsAccumulatorsCoder()
 
-    def extract_output(self, accumulator) -> statistics_pb2.DatasetFeatureStatisticsList:
+    def extract_output(self, accumulator) -> Statistics:
         generators = self._generators()
         if not accumulator:
             accumulator = [g.create_accumulator() for g in generators]
@@ -265,15 +267,14 @@ class MergePartialsFn(MergeStatisticsFn):
         return accumulator or StatisticsAccumulators()
 
 
-def _write_proto(stats: statistics_pb2.DatasetFeatureStatisticsList, path: str) -> str:
+def _write_proto(stats: Statistics, path: str) -> str:
     with FileSystems.create(path) as f:
         f.write(stats.SerializeToString())
     return path
 
 
 def _extract_clean_and_raw(merge: MergeStatisticsFn, clean: StatisticsAccumulators,
-                           quarantined: StatisticsAccumulators | None
-                           ) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, statistics_pb2.DatasetFeatureStatisticsList]:
+                           quarantined: StatisticsAccumulators | None) -> tuple[Statistics, Statistics]:
     """(one part's clean merged accumulators, its quarantined ones) -> (its clean statistics, its raw ones).
 
     TFDV's extraction finalizes its sketches and a finalized sketch can no longer be merged, so raw comes first:
@@ -313,7 +314,7 @@ def _write_files(_, extracted: list[tuple[int, bytes, bytes]], quarantined: dict
                  ) -> list[str]:
     """Every part's statistics -> clean.pb and raw.pb (their paths). No part (no clean rows): the clean statistics
     are those of no rows and the raw ones the quarantined rows', extracted here."""
-    parse = statistics_pb2.DatasetFeatureStatisticsList.FromString
+    parse = Statistics.FromString
     if extracted:
         ordered = sorted(extracted, key=lambda e: e[0])
         clean = join_parts([parse(e[1]) for e in ordered])
