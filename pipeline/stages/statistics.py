@@ -261,10 +261,11 @@ class MergeStatisticsFn(beam.CombineFn):
 @beam.typehints.with_input_types(StatisticsAccumulators)
 @beam.typehints.with_output_types(StatisticsAccumulators)
 class MergePartialsFn(MergeStatisticsFn):
-    """Bundles' TFDV accumulators of one part -> their merge, still accumulators, for _ExtractPartFn to extract."""
+    """Bundles' TFDV accumulators of one part -> their merge, still accumulators, for _ExtractPartFn to extract
+    (a part's key has at least one bundle's accumulators, so there is always a merge)."""
 
     def extract_output(self, accumulator) -> StatisticsAccumulators:
-        return accumulator or StatisticsAccumulators()
+        return accumulator
 
 
 def _write_proto(stats: Statistics, path: str) -> str:
