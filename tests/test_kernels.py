@@ -298,7 +298,9 @@ def _tfrecords(blocks) -> list[bytes]:
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(
     st.lists(float_cells, min_size=n, max_size=n), st.lists(int_cells, min_size=n, max_size=n),
     st.lists(st.one_of(st.none(), nasty_floats), min_size=n, max_size=n),
-    st.lists(st.integers(0, 2), min_size=n, max_size=n), st.lists(text_cells, min_size=n, max_size=n))))
+    st.lists(st.integers(0, 2), min_size=n, max_size=n), st.lists(text_cells, min_size=n, max_size=n),
+    st.lists(st.one_of(st.none(), int64s), min_size=n, max_size=n),
+    st.lists(nasty_floats, min_size=n, max_size=n))))
 def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(cols):
     """Split by shard key, each key's blocks are valid TFRecords of exactly its rows, in layout-group order
     with rows ascending within a group, and each record equals tfx_bsl's encoding of its row."""
@@ -307,12 +309,15 @@ def test_vectorized_example_encoding_equals_tfx_bsl_and_frames_valid_tfrecords(c
 
     from transforms import tfrecord_encoding
     from transforms.tfrecord_encoding import encode_framed
-    floats_, ints_, scalars, keys, texts_ = cols
+    floats_, ints_, scalars, keys, texts_, counts, dense = cols
+    # list columns, nullable scalars of each kind, and a scalar in every row (its values gathered, not indexed)
     batch = pa.RecordBatch.from_arrays(
         [pa.array(floats_, pa.list_(pa.float32())), pa.array(ints_, pa.list_(pa.int64())),
          to_list_array(pa.array(scalars, pa.float64()), pa.float32()), pa.array(texts_, pa.list_(pa.binary())),
-         to_list_array(pa.array([t[0].decode() if t else None for t in texts_], pa.string()), pa.binary())],
-        ["fl", "il", "sc", "tl", "city"])
+         to_list_array(pa.array([t[0].decode() if t else None for t in texts_], pa.string()), pa.binary()),
+         to_list_array(pa.array(counts, pa.int64()), pa.int64()),
+         to_list_array(pa.array(dense, pa.float64()), pa.float32())],
+        ["fl", "il", "sc", "tl", "city", "count", "dense"])
     keys = np.asarray(keys, dtype=np.int64)
     framed, keyed = encode_framed(batch), encode_framed(batch, keys)
     assert framed is not None

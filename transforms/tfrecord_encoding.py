@@ -179,16 +179,43 @@ def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> Fram
     group_of = _layout_groups(layout, n, max_groups(n))
     if group_of is None:
         return None
-    keys = np.zeros(n, np.int64) if keys is None else keys
+    # Every row in (group, key) order, rows ascending within both: each group's rows, and each key's within
+    # them, are then one contiguous run, and each column's values are gathered into that order once for all
+    # groups (one pass over a column that stays in cache, instead of one per group: BENCHMARKS.md).
+    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
+    order = np.lexsort((keys, group_of))
+    sorted_groups, sorted_keys = group_of[order], keys[order]
+    group_starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]) if n else np.empty(0, int)
+    key_starts = np.flatnonzero(np.r_[True, (sorted_groups[1:] != sorted_groups[:-1])
+                                      | (sorted_keys[1:] != sorted_keys[:-1])]) if n else np.empty(0, int)
+    identity = n > 0 and bool(np.all(order[1:] > order[:-1]))
+    ordered = [_in_order(order, identity, column) for column in columns]
     groups = []
-    for g in np.unique(group_of):
-        rows = np.nonzero(group_of == g)[0]
-        group_keys = keys[rows]
-        order = np.argsort(group_keys, kind="stable")
-        rows, group_keys = rows[order], group_keys[order]
-        starts = np.flatnonzero(np.r_[True, group_keys[1:] != group_keys[:-1]])  # where each key's rows begin
-        groups.append((rows, group_keys[starts], _encode_group(rows, columns, widths, [*starts, rows.size])))
+    for lo, hi in zip(group_starts, [*group_starts[1:], n]):
+        cuts = key_starts[(key_starts >= lo) & (key_starts < hi)]
+        records = _encode_group(order, int(lo), int(hi), columns, ordered, widths, [*(cuts - lo), hi - lo])
+        groups.append((order[lo:hi], sorted_keys[cuts], records))
     return FramedRecords(groups)
+
+
+def _in_order(order: np.ndarray, identity: bool, column) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(each row's first value's position in the column's values, or None where every row holds one value
+    (the position is then the row); each row's one value, where no row holds more than one) with rows in
+    `order`. A null or empty row's value is a placeholder its group never reads."""
+    _, kind, offsets, counts, flat = column
+    n = order.size
+    single = n > 0 and int(counts.min()) == int(counts.max()) == 1  # offsets are then 0, 1, ..., n
+    starts = None if single else offsets[:-1][order]
+    if kind == BYTES or n == 0 or int(counts.max()) > 1:
+        return starts, None
+    if kind == FLOAT:
+        if single:
+            return None, (flat if identity else flat[order])
+        return starts, (flat[np.minimum(starts, flat.size - 1)] if flat.size else None)
+    values = flat.view(np.uint64)
+    if single:
+        return None, (values if identity else values[order])
+    return starts, (values[np.minimum(starts, values.size - 1)] if values.size else None)
 
 
 def _layout_groups(layout: list[np.ndarray], n: int, limit: int) -> np.ndarray | None:
@@ -210,56 +237,57 @@ def _layout_groups(layout: list[np.ndarray], n: int, limit: int) -> np.ndarray |
     return code
 
 
-def _bytes_payload(starts: np.ndarray, k: int, flat: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> np.ndarray:
-    """(m, bytes) uint8 of k bytes values per row, each as tag, varint length and data (lengths equal by row)."""
+def _bytes_payload(idx: np.ndarray, flat: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """(m, bytes) uint8 of the bytes values idx (m rows of k value indices), each as tag, varint length and
+    data (lengths equal by row)."""
     value_offsets, data = flat
-    idx = starts[:, None] + np.arange(k)
     parts = []
-    for j in range(k):
+    for j in range(idx.shape[1]):
         length = int(lengths[idx[0, j]])
         prefix = np.frombuffer(b"\x0a" + _varint(length), np.uint8)
-        parts.append(np.broadcast_to(prefix, (starts.size, prefix.size)))
+        parts.append(np.broadcast_to(prefix, (idx.shape[0], prefix.size)))
         if length:
             parts.append(data[value_offsets[idx[:, j]][:, None] + np.arange(length)])
     return np.concatenate(parts, axis=1)
 
 
-def _encode_group(rows: np.ndarray, columns, widths, cuts: list[int]) -> list[np.ndarray]:
-    """The framed records of rows sharing one layout, as one (rows, framed length) uint8 array per part
-    rows[cuts[i]:cuts[i + 1]]."""
-    m = rows.size
-    ascending = bool(np.all(rows[1:] > rows[:-1]))  # else in shard-key order (encode_framed's keys)
+def _encode_group(order: np.ndarray, lo: int, hi: int, columns, ordered, widths,
+                  cuts: list[int]) -> list[np.ndarray]:
+    """The framed records of the rows order[lo:hi], which share one layout, as one (rows, framed length)
+    uint8 array per part of them [cuts[i]:cuts[i + 1]]. ordered: each column's starts and single values
+    in `order` (_in_order)."""
+    m = hi - lo
     pieces: list = []  # bytes (the same in every row) or (m, w) uint8 matrices
     body_len = 0
-    for (key, kind, offsets, counts, flat), w in zip(columns, widths):
-        k = int(counts[rows[0]])
+    for (key, kind, offsets, counts, flat), (starts_all, values_all), w in zip(columns, ordered, widths):
+        k = int(counts[order[lo]])
         if k < 0:  # a null value: an empty Feature (no list at all), as tfx_bsl writes it
             entry = b"\x0a" + _varint(len(key)) + key + b"\x12\x00"
             pieces.append(b"\x0a" + _varint(len(entry)) + entry)
             body_len += len(pieces[-1])
             continue
-        starts = offsets[rows]
+        first = int(order[lo] if starts_all is None else starts_all[lo])  # the group's first row's first value
+        if k == 1 and values_all is not None:
+            one, idx = values_all[lo:hi], None
+        else:
+            starts = order[lo:hi] if starts_all is None else starts_all[lo:hi]
+            one, idx = None, starts[:, None] + np.arange(k)
         if kind == BYTES:  # BytesList: each value its own length-delimited field (not packed)
-            payload = _bytes_payload(starts, k, flat, w) if k else None
+            payload = _bytes_payload(idx, flat, w) if k else None
             payload_len, inner, tag = (payload.shape[1] if k else 0), b"", b"\x0a"
         elif kind == FLOAT:
             payload_len = 4 * k
             if k:
-                if k == 1 and flat.size == m and ascending:  # the group's rows hold every value, one each
-                    values = flat.reshape(m, 1)
-                else:
-                    values = flat[starts] if k == 1 else flat[starts[:, None] + np.arange(k)]
-                values = values.astype("<f4", copy=False)
-                payload = values.reshape(m, k)  # float32: written as 4-byte units below
+                values = one.reshape(m, 1) if idx is None else flat[idx]
+                payload = values.astype("<f4", copy=False)  # float32: written as 4-byte units below
                 inner = b"\x0a" + _varint(payload_len)
             else:
                 payload, inner = None, b""
             tag = b"\x12"
         else:
             if k:
-                idx = starts[:, None] + np.arange(k)
-                vals = flat.view(np.uint64)[idx]
-                vw = w[idx[0]]  # widths are the same in every row of the group, value by value
+                vals = one.reshape(m, 1) if idx is None else flat.view(np.uint64)[idx]
+                vw = w[first:first + k]  # the same in every row of the group, value by value
                 payload = np.concatenate([_varint_matrix(vals[:, j], int(vw[j])) for j in range(k)], axis=1)
                 payload_len = payload.shape[1]
                 inner = b"\x0a" + _varint(payload_len)
@@ -294,19 +322,19 @@ def _encode_group(rows: np.ndarray, columns, widths, cuts: list[int]) -> list[np
             pos += piece.shape[1] * piece.itemsize
     rows_per_tile = max(MIN_TILE_ROWS, TILE_BYTES // template.size)
     parts = []
-    for first, stop in zip(cuts[:-1], cuts[1:]):
-        out = np.empty((stop - first, template.size), dtype=np.uint8)
-        for lo in range(first, stop, rows_per_tile):  # tile by tile, so the stores below hit rows still in cache
-            hi = min(lo + rows_per_tile, stop)
-            tile = out[lo - first:hi - first]
+    for begin, end in zip(cuts[:-1], cuts[1:]):
+        out = np.empty((end - begin, template.size), dtype=np.uint8)
+        for a in range(begin, end, rows_per_tile):  # tile by tile, so the stores below hit rows still in cache
+            b = min(a + rows_per_tile, end)
+            tile = out[a - begin:b - begin]
             tile[:] = template
             for at, piece in values:
                 if piece.dtype == np.uint8:
-                    tile[:, at:at + piece.shape[1]] = piece[lo:hi]
+                    tile[:, at:at + piece.shape[1]] = piece[a:b]
                     continue
                 for j in range(piece.shape[1]):  # an unaligned strided float32 view: one 4-byte store per row
-                    np.ndarray((hi - lo,), "<f4", buffer=out, offset=(lo - first) * out.strides[0] + at + 4 * j,
-                               strides=(out.strides[0],))[:] = piece[lo:hi, j]
-            tile[:, pos:] = _masked_crcs(tile[:, len(header):pos]).view(np.uint8).reshape(hi - lo, 4)
+                    np.ndarray((b - a,), "<f4", buffer=out, offset=(a - begin) * out.strides[0] + at + 4 * j,
+                               strides=(out.strides[0],))[:] = piece[a:b, j]
+            tile[:, pos:] = _masked_crcs(tile[:, len(header):pos]).view(np.uint8).reshape(b - a, 4)
         parts.append(out)
     return parts
