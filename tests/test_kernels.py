@@ -420,3 +420,23 @@ def test_text_value_counts_merge_the_same_on_every_path_and_stop_past_the_limit(
     half = [many.slice(0, DISTINCT_LIMIT // 2), many.slice(DISTINCT_LIMIT // 2)]
     a, b = (ProfileAccumulator(("city",), False).add_batch(x) for x in half)
     assert a.profiles["city"].counts is not None and a.merge(b).summaries()["city"]["distinct"] is None
+
+
+def test_row_slices_cover_the_batch_in_order_within_the_budget():
+    from transforms.tfrecord_encoding import FEATURE_OVERHEAD, row_slices
+    rng = np.random.default_rng(11)
+    n = 10_000
+    batch = pa.RecordBatch.from_arrays(
+        [to_list_array(pa.array(rng.standard_normal(n)), pa.float32()),
+         to_list_array(pa.array(np.where(rng.uniform(size=n) < 0.05, None, 1.4e9 + rng.integers(0, 86400, n))),
+                       pa.int64()),
+         to_list_array(pa.array(rng.choice(["Near West Side", "Loop", "O'Hare"], n)), pa.binary())],
+        ["fare_z", "trip_start", "community"])
+    per_row = batch.nbytes / n + sum(len(c) + FEATURE_OVERHEAD for c in batch.schema.names)
+    assert row_slices(batch) == [(0, n)]  # a narrow batch: encoded whole
+    slices = row_slices(batch, budget=100_000)
+    assert slices[0][0] == 0 and slices[-1][1] == n and n * per_row / 100_000 <= len(slices) <= 2 * n * per_row / 100_000
+    assert all(stop == start for (_, stop), (start, _) in zip(slices, slices[1:]))  # contiguous, in order
+    assert all((stop - start) * per_row <= 100_000 for start, stop in slices)
+    assert row_slices(batch, budget=1) == [(i, i + 1) for i in range(n)]  # a record over the budget: alone
+    assert row_slices(batch.slice(0, 0)) == [(0, 0)]

@@ -230,3 +230,43 @@ def test_json_files_write_non_finite_numbers_as_null_and_plain_objects_unchanged
                           {"std": float("inf"), "q": [float("nan"), -float("inf"), 1.5], "k": {3: (1.0, 2.0)}},
                           indent=indent)
         assert json.loads(open(path).read()) == {"std": None, "q": [None, None, 1.5], "k": {"3": [1.0, 2.0]}}
+
+
+def test_a_batch_too_wide_to_encode_at_once_is_encoded_a_slice_at_a_time_into_the_same_shards(tmp_path, monkeypatch):
+    """A batch whose records would exceed SLICE_BYTES is encoded a row slice at a time (a 5,000-column table's
+    batch is a gigabyte of records); the shards hold the same records, each listed by the shard index."""
+    import os
+
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+
+    import pipeline
+    import pipeline.stages.shards as shards
+    from realistic import trips
+    from transforms import tfrecord_encoding
+
+    src = str(tmp_path / "trips.parquet")
+    pq.write_table(trips(3_000, seed=4), src)
+    encoded_rows = []
+    encode = shards.encode_batch
+    monkeypatch.setattr(shards, "encode_batch", lambda b, *a: encoded_rows.append(b.num_rows) or encode(b, *a))
+
+    def records_by_row(out):
+        """Per shard: {(source file, row index): serialized record}, from the records and the index."""
+        found = []
+        for entry in read_json(os.path.join(out, "report.json"))["outputs"]["shards"]:
+            index = pq.read_table(os.path.join(out, entry["index"])).to_pydict()
+            records = [r.numpy() for r in tf.data.TFRecordDataset(os.path.join(out, entry["path"]), "GZIP")]
+            assert len(records) == len(index["__row_index"]) == entry["rows"]
+            found.append(dict(zip(zip(index["__source_file"], index["__row_index"]), records)))
+        return found
+
+    flags = dict(labels=["tips:regression"], missing=["impute:median"], passthrough=["trip_id"], num_shards=3)
+    whole = pipeline.run(inputs=[src], output=str(tmp_path / "whole"), **flags)
+    assert encoded_rows == [whole["counts"]["clean_rows"]]  # one batch, encoded at once
+    monkeypatch.setattr(tfrecord_encoding, "SLICE_BYTES", 64 << 10)  # ~64 KB of records: ~250 rows a slice
+    encoded_rows.clear()
+    sliced = pipeline.run(inputs=[src], output=str(tmp_path / "sliced"), **flags)
+    assert len(encoded_rows) > 5 and sum(encoded_rows) == sliced["counts"]["clean_rows"]
+    assert whole["counts"] == sliced["counts"] and whole["passed"] and sliced["passed"]
+    assert records_by_row(str(tmp_path / "sliced")) == records_by_row(str(tmp_path / "whole"))

@@ -31,11 +31,31 @@ TILE_BYTES = 1 << 20  # records are assembled and checksummed in tiles of about 
 # 5,000-column row is ~100 KB: 10 rows a tile) cost far more than the cache saves (BENCHMARKS.md)
 MIN_TILE_ROWS = 1024
 MAX_LIST = 16  # longer int64 and bytes lists go to tfx_bsl (the layout tracks each value's width or length)
+# A batch whose records would take more than this is encoded this many bytes of records at a time: a wide
+# table's batch (5,000 columns: ~100 KB a record) would otherwise be a gigabyte of records at once, beside the
+# batch itself. The trips table's 65,536-row batches (~45 MB of records) are encoded whole (BENCHMARKS.md).
+SLICE_BYTES = 128 << 20
+# What a feature costs in a record beyond its name and values: the map entry's, key's, Feature's and list's
+# tags and lengths.
+FEATURE_OVERHEAD = 12
 FLOAT, INT, BYTES = "float", "int", "bytes"
 
 
 def max_groups(rows: int) -> int:
     return max(MAX_GROUPS, rows // MIN_GROUP_ROWS)
+
+
+def row_slices(batch: pa.RecordBatch, budget: int | None = None) -> list[tuple[int, int]]:
+    """(start, stop) row ranges covering the batch, in order, whose records take about `budget` bytes
+    (SLICE_BYTES unless given) at most, estimated from the batch's bytes and its feature names (an upper bound
+    for float32 and int64 values)."""
+    budget = SLICE_BYTES if budget is None else budget
+    n = batch.num_rows
+    if n == 0:
+        return [(0, 0)]
+    per_row = batch.nbytes / n + sum(len(name.encode("utf-8")) + FEATURE_OVERHEAD for name in batch.schema.names)
+    step = max(1, int(budget // per_row))
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def _kind(t: pa.DataType) -> str | None:

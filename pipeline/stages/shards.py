@@ -32,7 +32,7 @@ from pipeline.stages.background import SerialWorker, bundle_output
 from pipeline.stages.normalize import PLACEMENT
 from transforms.columns import ROW_INDEX, SOURCE_FILE, drop_columns
 from transforms.sharding import rows_by_shard, shard_ids
-from transforms.tfrecord_encoding import encode_framed, frame_records
+from transforms.tfrecord_encoding import encode_framed, frame_records, row_slices
 
 WRITTEN_TAG = "written"
 
@@ -162,8 +162,9 @@ beam.coders.registry.register_coder(EncodedBatch, EncodedBatchCoder)
 
 
 class EncodeFn(beam.DoFn):
-    """Normalized batches -> EncodedBatch (main output) and the written batch, placement dropped, on 'written'
-    (for the clean statistics)."""
+    """Normalized batches -> EncodedBatch (main output; a wide batch's rows a slice at a time, so that only a
+    slice's records are in memory beside the batch) and the written batch, placement dropped, on 'written'
+    (for the written-values profile)."""
 
     def __init__(self, num_shards: int):
         self._num_shards = num_shards
@@ -173,7 +174,8 @@ class EncodeFn(beam.DoFn):
         self._encoder = example_coder.RecordBatchToExamplesEncoder()
 
     def process(self, batch: pa.RecordBatch):
-        yield encode_batch(batch, self._num_shards, self._encoder)
+        for start, stop in row_slices(batch):
+            yield encode_batch(batch.slice(start, stop - start), self._num_shards, self._encoder)
         yield beam.pvalue.TaggedOutput(WRITTEN_TAG, drop_columns(batch, PLACEMENT))
 
 
