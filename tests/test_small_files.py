@@ -173,3 +173,23 @@ def test_an_unreadable_file_comes_after_the_drift_of_an_earlier_file(tmp_path):
     (src / "c.csv").write_bytes(b"\xff\xfe" + "x,y\n".encode("utf-16-le"))
     with pytest.raises(Exception, match="b.csv: columns differ from"):
         planning.plan_inputs((str(src / "*.csv"),))
+
+
+def test_row_groups_of_every_size_read_back_as_their_rows_in_full_batches(tmp_path):
+    """A row group of one batch's rows or fewer is read whole, a larger one streamed: either way the unit's
+    batches are its rows, in order, in batches of PARQUET_BATCH_ROWS but the last."""
+    from pipeline.inputs.formats import PARQUET_BATCH_ROWS, raw_batches
+    table = trips(PARQUET_BATCH_ROWS + 4_500, seed=9)
+    path = str(tmp_path / "trips.parquet")
+    sizes = [PARQUET_BATCH_ROWS + 3_000, 1_000, 500]  # streamed; read whole; read whole
+    with pq.ParquetWriter(path, table.schema) as writer:
+        start = 0
+        for size in sizes:
+            writer.write_table(table.slice(start, size), row_group_size=size)
+            start += size
+    pf = pq.ParquetFile(path)
+    assert [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)] == sizes
+    for i, size in enumerate(sizes):
+        batches = list(raw_batches("parquet", path, tuple(table.schema.names), (i,)))
+        assert [b.num_rows for b in batches] == ([PARQUET_BATCH_ROWS, 3_000] if i == 0 else [size])
+        assert pa.Table.from_batches(batches).equals(pf.read_row_group(i))

@@ -154,9 +154,13 @@ def raw_batches(fmt: str, path: str, columns: tuple[str, ...], row_groups: tuple
         with open_input(path) as f:
             try:
                 pf = pq.ParquetFile(f)
-                if len(row_groups) == 1:  # one row group, however large: streamed
+                if len(row_groups) == 1 and pf.metadata.row_group(row_groups[0]).num_rows > PARQUET_BATCH_ROWS:
+                    # one row group of many batches, however large: streamed
                     yield from pf.iter_batches(PARQUET_BATCH_ROWS, row_groups=list(row_groups))
-                else:  # small row groups coalesced by the planner (bounded): read together, cut into full batches
+                else:  # small row groups coalesced by the planner (bounded), or one row group of one batch: read
+                    # together, cut into full batches. Streaming a row group of one batch held ~3x its bytes at
+                    # once (a reader's buffers per column: 1.2 GB for a 5,000-column, 311 MB row group), reading
+                    # it whole holds it once (BENCHMARKS.md)
                     table = pf.read_row_groups(list(row_groups))
                     yield from (table.combine_chunks() if table.num_rows else table).to_batches(PARQUET_BATCH_ROWS)
             except (pa.ArrowInvalid, OSError) as e:
