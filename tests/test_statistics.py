@@ -230,6 +230,57 @@ def test_background_partials_are_released_once_emitted():
     fn.teardown()
 
 
+def test_each_lane_finishes_its_partial_on_its_own_thread_after_its_last_batch(monkeypatch):
+    """Compacting TFDV's sketches reallocates them: on another thread than the one that built them, glibc kept
+    the freed buffers in the lane's arena while the new ones grew the caller's (+1.7 GB at 5,000 features). So
+    each lane finishes its own partial, after every batch it was given and before anything is emitted."""
+    import threading
+
+    from pipeline.stages.background import AccumulateInBackground
+    from pipeline.stages.statistics import _AccumulateStatisticsFn
+
+    class Log(AccumulateInBackground):
+        def new_partial(self, lane):
+            return []
+
+        def add(self, partial, batch):
+            partial.append(("add", threading.current_thread().name, batch.num_rows))
+
+        def finish(self, partial):
+            partial.append(("finish", threading.current_thread().name, None))
+
+        def output(self, partial):
+            return list(partial)
+
+    fn = Log("lane", lanes=2)
+    fn.start_bundle()
+    for b in BATCHES:
+        fn.process(b)
+    logs = [v.value for v in fn.finish_bundle()]
+    fn.teardown()
+    assert [sum(rows for kind, _, rows in log if kind == "add") for log in logs] == [4000, 500]
+    for log in logs:
+        assert [kind for kind, _, _ in log][-1] == "finish" and sum(kind == "finish" for kind, _, _ in log) == 1
+        threads = {name for _, name, _ in log}
+        assert len(threads) == 1 and threading.main_thread().name not in threads
+
+    compacted = []  # and the statistics' lanes compact TFDV's state there
+    stats = _AccumulateStatisticsFn(2, tuple(BATCHES[0].schema.names))
+    original = StatisticsPartial.compact
+
+    def compact(self):
+        compacted.append(threading.current_thread().name)
+        original(self)
+    monkeypatch.setattr(StatisticsPartial, "compact", compact)
+    stats.setup()
+    stats.start_bundle()
+    for b in BATCHES:
+        stats.process(b)
+    parts = [v.value for v in stats.finish_bundle()]
+    stats.teardown()
+    assert parts and sorted(compacted[:2]) == ["nanguard-stats-0_0", "nanguard-stats-1_0"]
+
+
 def _wide_trips(n: int, copies: int, seed: int) -> pa.Table:
     """The trips table's columns `copies` times over (suffixed), with the faulty float32 sensor: wider than one
     statistics part."""

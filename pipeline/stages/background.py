@@ -88,8 +88,9 @@ class AccumulateInBackground(beam.DoFn):
     threads); at the end of the bundle each partial's output() is emitted. The threads live for one bundle:
     a finished pass leaves no idle threads (nor their malloc arenas) behind. Subclasses give new_partial(lane),
     add(partial, work) (run on the lane's thread) and output(partial) (what to emit; None emits nothing); they
-    may route a batch otherwise (route: e.g. a share of its columns to every lane) and emit the bundle's
-    partials otherwise (outputs: e.g. one value for all lanes).
+    may route a batch otherwise (route: e.g. a share of its columns to every lane), finish a partial on its
+    lane's thread once every batch is in (finish: e.g. compact it), and emit the bundle's partials otherwise
+    (outputs: e.g. one value for all lanes).
     """
 
     def __init__(self, name: str, lanes: int = 1, max_pending: int = MAX_PENDING_BATCHES):
@@ -113,6 +114,11 @@ class AccumulateInBackground(beam.DoFn):
         self._next += 1
         return [(lane, batch)]
 
+    def finish(self, partial) -> None:
+        """Run on the lane's thread after its last add(), before outputs(): work that reallocates the partial
+        belongs here, where the memory it frees is in the thread's own malloc arena and is reused at once (from
+        another thread, glibc keeps the freed memory in this thread's arena while the new copy grows another)."""
+
     def outputs(self, partials: list) -> list:
         """What the bundle emits for its lanes' partials (None: nothing): each lane's output()."""
         return [self.output(partial) for partial in partials]
@@ -130,6 +136,8 @@ class AccumulateInBackground(beam.DoFn):
         return ()
 
     def finish_bundle(self):
+        for worker, partial in zip(self._workers, self._partials):
+            worker.submit(self.finish, partial)
         for worker in self._workers:
             worker.drain()
         self._close_workers()
