@@ -5,8 +5,9 @@ without a per-row Python step: rows are grouped by their layout (the number of v
 width of int64 values, the length of bytes values), and within a group every serialized Example has the same
 length, so the group is a (rows, bytes) uint8 matrix filled column slice by column slice, a cache-sized tile
 of rows at a time (BENCHMARKS.md has what the tiles buy); given each row's shard, one matrix per shard, the
-group's rows sorted by shard. Categorical strings have a few distinct lengths, so
-they add a few groups, not a per-row step.
+group's rows sorted by shard. The batch's rows are put in (group, shard) order once, and each column's values
+gathered in that order once, so every group reads a contiguous run of them. Categorical strings have a few
+distinct lengths, so they add a few groups, not a per-row step.
 Framing adds the TFRecord header (the same for every row of a group) and each record's masked CRC32C (one C
 call per record). Batches with more layouts than max_groups(rows) (free text of many lengths, long lists)
 return None and are encoded by tfx_bsl's C++ encoder instead.
