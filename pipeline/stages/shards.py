@@ -174,9 +174,10 @@ class EncodeFn(beam.DoFn):
         self._encoder = example_coder.RecordBatchToExamplesEncoder()
 
     def process(self, batch: pa.RecordBatch):
-        for start, stop in row_slices(batch):
+        written = drop_columns(batch, PLACEMENT)
+        for start, stop in row_slices(written):  # sized by what is encoded: not the source file's name
             yield encode_batch(batch.slice(start, stop - start), self._num_shards, self._encoder)
-        yield beam.pvalue.TaggedOutput(WRITTEN_TAG, drop_columns(batch, PLACEMENT))
+        yield beam.pvalue.TaggedOutput(WRITTEN_TAG, written)
 
 
 class StageShardsFn(beam.DoFn):
