@@ -220,9 +220,10 @@ def encode_framed(batch: pa.RecordBatch, keys: np.ndarray | None = None) -> Fram
 
 
 def _in_order(order: np.ndarray, identity: bool, column) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(each row's first value's position in the column's values, or None where every row holds one value
-    (the position is then the row); each row's one value, where no row holds more than one) with rows in
-    `order`. A null or empty row's value is a placeholder its group never reads."""
+    """A column with its rows in `order`: (starts, values). starts: each row's first value's index into the
+    column's values, or None when every row holds exactly one value (the index is then the row's). values:
+    each row's value, for a float32 or int64 column whose rows hold at most one (None otherwise); a null or
+    empty row's entry is a placeholder that its group never reads."""
     _, kind, offsets, counts, flat = column
     n = order.size
     single = n > 0 and int(counts.min()) == int(counts.max()) == 1  # offsets are then 0, 1, ..., n
@@ -287,7 +288,6 @@ def _encode_group(order: np.ndarray, lo: int, hi: int, columns, ordered, widths,
             pieces.append(b"\x0a" + _varint(len(entry)) + entry)
             body_len += len(pieces[-1])
             continue
-        first = int(order[lo] if starts_all is None else starts_all[lo])  # the group's first row's first value
         if k == 1 and values_all is not None:
             one, idx = values_all[lo:hi], None
         else:
@@ -308,6 +308,7 @@ def _encode_group(order: np.ndarray, lo: int, hi: int, columns, ordered, widths,
         else:
             if k:
                 vals = one.reshape(m, 1) if idx is None else flat.view(np.uint64)[idx]
+                first = int(order[lo] if starts_all is None else starts_all[lo])  # the first row's first value
                 vw = w[first:first + k]  # the same in every row of the group, value by value
                 payload = np.concatenate([_varint_matrix(vals[:, j], int(vw[j])) for j in range(k)], axis=1)
                 payload_len = payload.shape[1]
