@@ -106,8 +106,9 @@ def union_of_column_shares(partials: list[StatisticsPartial], order: list[str]) 
     """Partials that each saw every row of a bundle, for a disjoint share of its columns -> one set of
     accumulators: every feature's entry from the partial that has it, in the columns' `order`. TFDV's
     accumulators are mappings from feature path to that feature's state, beside the example counts, which every
-    partial has in full; TFDV's merge would add those up, so the first partial's are kept instead."""
-    shares = [p.compacted() for p in partials]
+    partial has in full; TFDV's merge would add those up, so the first partial's are kept instead. The partials
+    are taken as they are: the lanes compacted them (_AccumulateStatisticsFn.finish)."""
+    shares = [StatisticsAccumulators(p.accumulators) for p in partials]
     position = {name: i for i, name in enumerate(order)}
     union = StatisticsAccumulators()
     for accumulators in zip(*shares):
