@@ -230,11 +230,7 @@ def _in_order(order: np.ndarray, identity: bool, column) -> tuple[np.ndarray | N
     starts = None if single else offsets[:-1][order]
     if kind == BYTES or n == 0 or int(counts.max()) > 1:
         return starts, None
-    if kind == FLOAT:
-        if single:
-            return None, (flat if identity else flat[order])
-        return starts, (flat[np.minimum(starts, flat.size - 1)] if flat.size else None)
-    values = flat.view(np.uint64)
+    values = flat if kind == FLOAT else flat.view(np.uint64)
     if single:
         return None, (values if identity else values[order])
     return starts, (values[np.minimum(starts, values.size - 1)] if values.size else None)
@@ -281,7 +277,7 @@ def _encode_group(order: np.ndarray, lo: int, hi: int, columns, ordered, widths,
     m = hi - lo
     pieces: list = []  # bytes (the same in every row) or (m, w) uint8 matrices
     body_len = 0
-    for (key, kind, offsets, counts, flat), (starts_all, values_all), w in zip(columns, ordered, widths):
+    for (key, kind, _, counts, flat), (starts_all, values_all), w in zip(columns, ordered, widths):
         k = int(counts[order[lo]])
         if k < 0:  # a null value: an empty Feature (no list at all), as tfx_bsl writes it
             entry = b"\x0a" + _varint(len(key)) + key + b"\x12\x00"
