@@ -1,5 +1,10 @@
 """The default runner is Beam's in-process FnApiRunner, chosen without Beam's DirectRunner trying (and
 downloading) Prism first."""
+import gc
+import sys
+import types
+import weakref
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -134,3 +139,42 @@ def test_options_views_are_made_once_and_read_and_write_the_same_values(monkeypa
         assert twin.view_as(StandardOptions).runner == "PrismRunner"
         twin.view_as(StandardOptions).runner = "DirectRunner"  # a copy's views are its own
         assert is_direct(twin) and not is_direct(options)
+
+
+class _Held:
+    """A stage's element that a test can watch being freed (a weak reference sees it go)."""
+
+
+def _watch():
+    """What the test's steps record, shared by reference: the runner runs unpickled copies of the steps, so a
+    module global of this file could be a copy; sys.modules is this process's."""
+    return sys.modules.setdefault("nanguard_test_watch", types.SimpleNamespace(held=[], alive=[]))
+
+
+def test_a_finished_stages_last_element_is_let_go_when_the_next_stage_runs():
+    """Beam's PerWindowInvoker keeps the last element of a DoFn with side inputs in its argument list, and the
+    in-process worker caches the stage's bundle processor for reuse: every finished stage kept its last batch
+    (on a wide table, a whole pass's worth of memory each). The next stage shuts the finished one's processors
+    down, so its elements are freed."""
+    from pipeline.stages.local_runner import new_pipeline
+    watch = _watch()
+    watch.held.clear()
+    watch.alive.clear()
+
+    def hold(held, side):
+        _watch().held.append(weakref.ref(held))
+        return side
+
+    def look(_):
+        gc.collect()
+        _watch().alive.append(sum(ref() is not None for ref in _watch().held))
+        return 0
+
+    with new_pipeline(pipeline_options(())) as p:
+        side = beam.pvalue.AsSingleton(p | "Side" >> beam.Create([7]))
+        made = (p | "Indexes" >> beam.Create([0, 1, 2], reshuffle=False)
+                | "Make" >> beam.Map(lambda i: _Held())  # made in the stage, not pickled into the graph
+                | "Hold" >> beam.Map(hold, side))
+        _ = (made | "Key" >> beam.Map(lambda s: (0, s)) | "Group" >> beam.GroupByKey()  # a later stage
+             | "Look" >> beam.Map(look))
+    assert len(watch.held) == 3 and watch.alive == [0]

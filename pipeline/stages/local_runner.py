@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.errors import ConfigError
+from pipeline.stages.background import release_freed_memory
 from pipeline.stages import dofn_specs
 
 _DIRECT_NAMES = frozenset({"direct", "directrunner"})
@@ -32,13 +33,50 @@ def is_direct(options: PipelineOptions) -> bool:
 
 
 def in_process_runner(options: PipelineOptions):
-    """An FnApiRunner carrying these options to its workers, as Beam's DirectRunner builds its fallback."""
+    """An FnApiRunner carrying these options to its workers, as Beam's DirectRunner builds its fallback, that
+    shuts down a stage's bundle processors once another stage runs (_StagesLetGo)."""
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+    return _stages_let_go(fn_runner.FnApiRunner)(provision_info=fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+
+
+def _stages_let_go(runner_class):
+    """The FnApiRunner, shutting down each stage's cached bundle processors when the next stage starts.
+
+    An in-process worker keeps a stage's bundle processor for reuse until it has been idle for 60 s (Beam's own
+    cache), and a processor holds the last element of every DoFn with side inputs: Beam's PerWindowInvoker writes
+    each element into an argument list it keeps. So every finished stage kept its last batch for the rest of the
+    run: one batch per pass, a whole pass's worth (311 MB) on the 5,000-column table, and one more for each
+    statistics pass of a wide table (BENCHMARKS.md). A batch pipeline's stages run one after another, so the one
+    that ran before has nothing left to do when another starts; if it has (more bundles of it later), Beam sets up
+    a new processor. Only in-process workers are reached; a gRPC worker's cache is its own process's."""
+
+    class _StagesLetGo(runner_class):
+        def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):
+            stage = (bundle_context_manager.process_bundle_descriptor.id, bundle_context_manager.worker_handlers)
+            previous = getattr(self, "_previous_stage", None)
+            if previous is not None and previous[0] != stage[0]:
+                _shut_down_processors(*previous)
+                release_freed_memory()  # what the stage freed, before the next one's allocations fragment it
+            self._previous_stage = stage
+            return super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
+
+    return _StagesLetGo
+
+
+def _shut_down_processors(descriptor_id: str, handlers) -> None:
+    """Shuts down the cached bundle processors of one stage's descriptor in its in-process workers (their DoFns'
+    teardown runs); other workers are left alone."""
+    for handler in handlers:
+        cache = getattr(handler, "bundle_processor_cache", None)
+        cached = getattr(cache, "cached_bundle_processors", None)
+        if cached is None:
+            continue
+        for processor in cached.pop(descriptor_id, []):
+            processor.shutdown()
 
 
 class ViewsOnce(PipelineOptions):
