@@ -1,12 +1,12 @@
 """Where a run's time goes, from the runner's own per-step execution-time metrics (no profiler overhead):
 
-    python -m benchmarks.steps INPUT [--wide] [-- BEAM_ARGS...]
+    python -m benchmarks.steps INPUT [--wide] [--statistics-columns N] [-- BEAM_ARGS...]
 
 Runs nanguard on INPUT (the benchmark's labels, into bench-data/out-steps) and prints the wall and CPU seconds
 of each fused stage that ran for 0.1 s or more (so how many cores each pass kept busy), and the seconds each step
 spent processing bundles, summed over bundles and grouped by the first two levels of the step name, largest
 first, with the driver's phases (graph construction, the runner, the report) around them. --wide runs with the
-wide table's flags (make bench's wide case) instead of the trips table's. Each stage's line ends with the peak
+wide table's flags (make bench's wide case) instead of the trips table's; --statistics-columns sets RunConfig.statistics_columns. Each stage's line ends with the peak
 resident memory (VmRSS, sampled every 50 ms by a thread) while it ran, and the run's peak is printed last.
 """
 from __future__ import annotations
@@ -32,7 +32,11 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    wide = "--wide" in argv[:argv.index("--") if "--" in argv else len(argv)]
+    own = argv[:argv.index("--") if "--" in argv else len(argv)]
+    wide = "--wide" in own
+    settings = {}
+    if "--statistics-columns" in own:  # RunConfig's statistics_columns (the CLI's --statistics-columns)
+        settings["statistics_columns"] = int(own[own.index("--statistics-columns") + 1])
     import apache_beam as beam
     from apache_beam.metrics import monitoring_infos
 
@@ -96,7 +100,7 @@ def main(argv: list[str]) -> int:
                                        labels=list(flags["labels"]), missing=list(flags["missing"]),
                                        passthrough=list(flags["passthrough"]),
                                        overwrite=True, max_quarantine_fraction=0.01,
-                                       beam_args=tuple(beam_args)))
+                                       beam_args=tuple(beam_args), **settings))
     total = time.perf_counter() - started
     done.set()
     steps: dict[str, float] = collections.Counter()

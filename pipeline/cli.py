@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "impute:mean|median|VALUE, or indicator[:mean|median|VALUE] (impute and add COL__missing)")
     r.add_argument("--normalize", default=default("normalize"), choices=METHODS)
     r.add_argument("--num-shards", type=int, default=default("num_shards"))
+    r.add_argument("--statistics-columns", type=int, default=default("statistics_columns"), metavar="N",
+                   help="TFDV statistics of at most N columns per pass (rounded down to a multiple of 64); a wider "
+                        "table is read once more per further group, holding ~360 KB a numeric column per pass "
+                        f"(default {default('statistics_columns')})")
     r.add_argument("--compression", default=default("compression"), choices=COMPRESSIONS)
     r.add_argument("--max-quarantine-fraction", type=float, default=default("max_quarantine_fraction"))
     r.add_argument("--extreme-threshold", type=float, metavar="K",
@@ -207,7 +211,8 @@ def _config(args, beam_args):
                      delimiter=parse_delimiter(args.delimiter), suite=args.suite,
                      labels=labels, passthrough=tuple(args.passthrough), normalize=args.normalize,
                      missing=parse_missing_flags(args.missing),
-                     num_shards=args.num_shards, compression=args.compression,
+                     num_shards=args.num_shards, statistics_columns=args.statistics_columns,
+                     compression=args.compression,
                      max_quarantine_fraction=args.max_quarantine_fraction, extreme_threshold=args.extreme_threshold,
                      extreme_action=args.extreme_action, mixed_precision=args.mixed_precision,
                      overwrite=args.overwrite, model=args.model, model_label=args.model_label,

@@ -51,6 +51,9 @@ class RunConfig:
     missing: tuple[tuple[str, MissingPolicy], ...] = ()  # (column or '*', policy) from --missing [COL=]POLICY
     normalize: str = "zscore"
     num_shards: int = 4
+    # TFDV statistics of at most this many columns per pass (whole parts of 64): a wider table gets a statistics
+    # pass (one more read) per further group, so that memory follows this, not the table's width
+    statistics_columns: int = 1024
     compression: str = "gzip"
     max_quarantine_fraction: float = 0.001
     extreme_threshold: float | None = None
@@ -79,6 +82,9 @@ class RunConfig:
         if not isinstance(self.num_shards, int) or not 1 <= self.num_shards <= MAX_SHARDS:
             raise ConfigError(f"--num-shards {self.num_shards}: needs a whole number from 1 to {MAX_SHARDS} (each "
                               f"shard is a file; a few per training worker is plenty)")
+        if not isinstance(self.statistics_columns, int) or self.statistics_columns < 1:
+            raise ConfigError(f"--statistics-columns {self.statistics_columns}: needs a whole number >= 1 (columns "
+                              f"whose TFDV statistics one pass holds, rounded down to a multiple of 64, at least 64)")
         if self.compression not in COMPRESSIONS:
             raise ConfigError(f"--compression {self.compression}: not one of {', '.join(COMPRESSIONS)}")
         if not 0 <= self.max_quarantine_fraction <= 1:

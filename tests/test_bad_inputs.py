@@ -163,6 +163,8 @@ CASES = {
     "unicode column names": (csv("größe,ціна,y\n1.0,2.0,0\n3.0,4.0,1\n"), [], 0, []),
     "1000-column table": (_wide, [], 1, ["missing:c17"]),  # pandas writes NaN to Parquet as null
     "--num-shards 0": (csv(GOOD), ["--num-shards", "0"], E2, ["--num-shards 0"]),
+    "--statistics-columns 0": (csv(GOOD), ["--statistics-columns", "0"], E2,
+                               ["--statistics-columns 0", "whole number >= 1"]),
 }
 
 

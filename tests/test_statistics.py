@@ -312,6 +312,95 @@ def test_a_table_wider_than_one_part_gives_tfdvs_statistics_in_column_order(tmp_
     assert _canonical(ours_raw) == _canonical(theirs_raw)
 
 
+def test_column_groups_cover_the_parts_in_order_whole_parts_each():
+    from pipeline.stages.statistics import FEATURES_PER_PART, statistics_groups
+    columns = tuple(f"c{i}" for i in range(5 * FEATURES_PER_PART + 3))  # six parts, the last one of 3 columns
+    assert statistics_groups(columns) == (range(6),)
+    assert statistics_groups(columns, 6 * FEATURES_PER_PART) == (range(6),)
+    assert statistics_groups(columns, 2 * FEATURES_PER_PART + 10) == (range(0, 2), range(2, 4), range(4, 6))
+    assert statistics_groups(columns, 4 * FEATURES_PER_PART) == (range(0, 4), range(4, 6))
+    assert statistics_groups(columns, 1) == tuple(range(k, k + 1) for k in range(6))  # at least one part
+    assert statistics_groups(("x",), 1) == (range(1),)
+    with pytest.raises(ValueError, match="group_columns"):
+        statistics_groups(columns, 0)
+
+
+def test_each_groups_accumulators_hold_only_that_groups_columns():
+    """A group's DoFn folds its parts' columns of every batch and leaves the others to their groups: its
+    partials hold no other feature, and it emits its own parts only, each counting every row."""
+    from pipeline.stages.statistics import FEATURES_PER_PART, _AccumulateStatisticsFn, statistics_groups
+    table = _wide_trips(300, 11, seed=0)
+    columns = tuple(table.column_names)
+    groups = statistics_groups(columns, FEATURES_PER_PART)
+    for parts in groups:
+        fn = _AccumulateStatisticsFn(2, columns, parts)
+        fn.setup()
+        fn.start_bundle()
+        for b in table.to_batches(100):
+            fn.process(b)
+        emitted = [v.value for v in fn.finish_bundle()]
+        assert [k for k, _ in emitted] == list(parts)
+        merge = MergeStatisticsFn()
+        for k, accs in emitted:
+            stats = merge.extract_output(accs)
+            assert stats.datasets[0].num_examples == 300
+            assert ([f.path.step[0] for f in stats.datasets[0].features]
+                    == list(columns[k * FEATURES_PER_PART:(k + 1) * FEATURES_PER_PART]))
+        fn.teardown()
+
+
+def test_groups_must_cover_every_part_once_and_come_with_their_batches(tmp_path):
+    columns = tuple(f"c{i}" for i in range(130))
+    with pytest.raises(ValueError, match="cover"):
+        WriteCleanAndRawStatistics(columns=columns, clean_path="c", raw_path="r", groups=(range(0, 1), range(2, 3)))
+    with TestPipeline() as p:
+        c = p | "Clean" >> beam.Create([], reshuffle=False).with_output_types(pa.RecordBatch)
+        with pytest.raises(ValueError, match="2 PCollections for 3 column groups"):
+            _ = (c, c) | WriteCleanAndRawStatistics(columns=columns, clean_path="c", raw_path="r",
+                                                    groups=(range(0, 1), range(1, 2), range(2, 3)))
+
+
+def test_a_table_wider_than_statistics_columns_gets_the_same_outputs_from_a_pass_per_group(tmp_path, monkeypatch):
+    """The CLI with --statistics-columns 64 on a 132-column trips table (ids, epoch seconds, coordinates with
+    nulls, heavy-tailed fares, categorical text, a sensor with NaN/Inf/subnormals): three statistics passes, one
+    a group of columns, and the same clean.pb, raw.pb, counts, gate and shards as the default one-pass run."""
+    import glob
+    import json
+    import pyarrow.parquet as pq
+    from pipeline.cli import main
+    from pipeline.stages import statistics
+    path = str(tmp_path / "wide.parquet")
+    pq.write_table(_wide_trips(3000, 11, seed=0), path, row_group_size=1000)
+    built = []
+    real_init = statistics._AccumulateStatisticsFn.__init__
+
+    def spy(self, lanes, columns, parts=None):
+        built.append(parts)
+        real_init(self, lanes, columns, parts)
+
+    monkeypatch.setattr(statistics._AccumulateStatisticsFn, "__init__", spy)
+
+    def run(out, *flags):
+        built.clear()
+        assert main(["run", "--input", path, "--output", str(out), "--missing", "impute:median", "--quiet",
+                     "--max-quarantine-fraction", "0.5", *flags]) == 0
+        report = json.load(open(out / "report.json"))
+        stats = {k: tfdv.load_stats_binary(str(out / "stats" / f"{k}.pb")) for k in ("clean", "raw")}
+        return list(built), report, stats
+
+    groups_one, report_one, stats_one = run(tmp_path / "one")
+    groups_three, report_three, stats_three = run(tmp_path / "three", "--statistics-columns", "64")
+    assert groups_one == [range(3), range(3)]  # clean and quarantined sides, every part
+    assert sorted(groups_three, key=lambda r: r.start) == [range(0, 1)] * 2 + [range(1, 2)] * 2 + [range(2, 3)] * 2
+    assert report_one["counts"]["quarantined_rows"] > 0 and report_one["counts"]["clean_rows"] > 0
+    assert report_three["counts"] == report_one["counts"] and report_three["passed"] == report_one["passed"]
+    assert ([s["sha256"] for s in report_three["outputs"]["shards"]]
+            == [s["sha256"] for s in report_one["outputs"]["shards"]])
+    for k in ("clean", "raw"):
+        assert _canonical(stats_three[k]) == _canonical(stats_one[k]), k
+    assert len(glob.glob(str(tmp_path / "three" / "stats" / "*.pb"))) == 2
+
+
 def test_parts_hold_their_own_columns_and_every_rows_count():
     from pipeline.stages.statistics import FEATURES_PER_PART, join_parts, split_into_parts
     table = _wide_trips(2000, 12, seed=0)

@@ -4,9 +4,12 @@ The input is read three times so that memory does not grow with rows:
   profile pass: Read -> RawProfile (exact profile, quantile sketches)
   fit pass:     Read -> Check -> CleanProfile -> Fit (normalization, output columns)
                              -> Statistics (TFDV of the clean and the quarantined rows: clean.pb, raw.pb)
+  (a table wider than --statistics-columns: one statistics pass per group of columns instead,
+   ReadForStatistics<g> -> CheckForStatistics<g> -> that group's Statistics steps, so memory follows the group)
   write pass:   Read -> Check -> Normalize -> WriteShards (Encode, Stage, Finalize) -> WrittenProfile
                               -> WriteQuarantine;  Check counts -> Counts
-TFDV runs once, in the fit pass, over the rows in their original units (stages.statistics).
+TFDV runs once per column, over the rows in their original units (stages.statistics): in the fit pass, or in
+its group's statistics pass.
 Small results are saved as JSON artifacts (stages.artifacts) for the driver to assemble the report from.
 """
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pipeline.stages.profile import Profile
 from pipeline.stages.quarantine import WriteQuarantine
 from pipeline.stages.read import ReadBatches
 from pipeline.stages.shards import WriteShards
-from pipeline.stages.statistics import WriteCleanAndRawStatistics
+from pipeline.stages.statistics import WriteCleanAndRawStatistics, statistics_groups
 from pipeline.stages.written import WrittenProfile
 
 PROFILE_PASS, FIT_PASS, WRITE_PASS = PASSES
@@ -65,11 +68,23 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         compiled=compiled, raw_profile=raw_profile, progress=progress, pass_name=FIT_PASS)
     clean_profile = fit_pass.clean | "CleanProfile" >> Profile(
         columns=columns, with_sketch=True, save_to=staged.artifact(CLEAN_PROFILE))
-    # Two statistics threads for the clean rows: TFDV is most of this pass's CPU, and one thread of it made the run
-    # ~10-15% slower for ~80 MB less peak RSS (BENCHMARKS.md).
-    _ = ((fit_pass.clean, fit_pass.quarantine)
-         | "Statistics" >> WriteCleanAndRawStatistics(columns=columns, clean_path=staged.stats(CLEAN_STATS),
-                                                      raw_path=staged.stats(RAW_STATS), clean_lanes=2))
+    # TFDV's statistics of the clean and quarantined rows: in the fit pass, or, for a table wider than one group of
+    # --statistics-columns, in a pass of their own per group (the fit pass's checks again, each group's columns
+    # accumulated), so that one group's TFDV state is all a pass holds. Two statistics threads for the clean rows:
+    # TFDV is most of the fit pass's CPU, and one thread of it made the run ~10-15% slower for ~80 MB less peak RSS
+    # (BENCHMARKS.md).
+    groups = statistics_groups(columns, config.statistics_columns)
+    if len(groups) == 1:
+        sides = (fit_pass.clean, fit_pass.quarantine)
+    else:
+        sides = ()
+        for g in range(len(groups)):
+            checked = (p | f"ReadForStatistics{g}" >> ReadBatches(plan=plan)
+                       | f"CheckForStatistics{g}" >> CheckRows(compiled=compiled, raw_profile=raw_profile))
+            sides += (checked.clean, checked.quarantine)
+    _ = sides | "Statistics" >> WriteCleanAndRawStatistics(columns=columns, clean_path=staged.stats(CLEAN_STATS),
+                                                           raw_path=staged.stats(RAW_STATS), clean_lanes=2,
+                                                           groups=groups)
     outputs = clean_profile | "Fit" >> FitNormalization(plan=plan, labels=labels, passthrough=config.passthrough,
                                                         method=config.normalize, filled=compiled.fills_missing,
                                                         indicators=compiled.indicators, frozen=frozen)

@@ -4,6 +4,10 @@ One TFDV pass, in the fit pass, where clean and quarantined rows are first known
 give `clean.pb`, and their merge with the quarantined rows' accumulators gives `raw.pb` (every input row). Both
 are in the input's units, so they are comparable with each other and across runs (baselines, drift). What the
 written (normalized) values must satisfy is checked by nanguard's own exact profile of them (written_values).
+TFDV holds ~360 KB a numeric feature however few the rows, so a table wider than one group of columns
+(statistics_groups, --statistics-columns) gets a statistics pass per group instead of the fit pass's, each
+checking the rows again and accumulating its group's columns: the same statistics, one group's state in memory
+at a time.
 
 The statistics are TFDV's own: its generators (`get_generators(StatsOptions(), in_memory=True)`: basic
 statistics and the sketch-based top-k/uniques), its accumulators, its merge and its output, the same path as
@@ -139,28 +143,51 @@ def number_of_parts(columns: tuple[str, ...]) -> int:
     return max(1, -(-len(columns) // FEATURES_PER_PART))
 
 
-def split_into_parts(accumulators: StatisticsAccumulators, columns: tuple[str, ...]
-                     ) -> list[tuple[int, StatisticsAccumulators]]:
-    """One bundle's accumulators -> (part, accumulators of that part's features) for every part of `columns`
-    (consecutive runs of FEATURES_PER_PART columns, in order). Each part keeps the dataset-level state (the example
-    counts: what is left of an accumulator without its feature entries), so every part's merge counts every row,
-    and a part with no features in this bundle is still emitted. Consumes `accumulators`."""
-    position = {name: i for i, name in enumerate(columns)}
+def part_of(position: int) -> int:
+    """The part of the column at this position in the input's columns."""
+    return position // FEATURES_PER_PART
+
+
+def statistics_groups(columns: tuple[str, ...], group_columns: int | None = None) -> tuple[range, ...]:
+    """The column groups whose statistics are accumulated together, as ranges of consecutive parts: every part in
+    one group (None), or groups of `group_columns` columns rounded down to whole parts (at least one part each).
+    TFDV's accumulators hold ~360 KB a numeric feature whatever the rows, more as rows grow (BENCHMARKS.md), so
+    a group's width bounds what one pass holds."""
     count = number_of_parts(columns)
+    if group_columns is None:
+        return (range(count),)
+    if group_columns < 1:
+        raise ValueError(f"group_columns must be >= 1, got {group_columns}")
+    per_group = max(1, group_columns // FEATURES_PER_PART)
+    return tuple(range(start, min(start + per_group, count)) for start in range(0, count, per_group))
+
+
+def split_into_parts(accumulators: StatisticsAccumulators, columns: tuple[str, ...], parts: range | None = None
+                     ) -> list[tuple[int, StatisticsAccumulators]]:
+    """One bundle's accumulators -> (part, accumulators of that part's features) for every part in `parts` (by
+    default every part of `columns`: consecutive runs of FEATURES_PER_PART columns, in order). Each part keeps the
+    dataset-level state (the example counts: what is left of an accumulator without its feature entries), so
+    every part's merge counts every row, and a part with no features in this bundle is still emitted. Consumes
+    `accumulators`."""
+    position = {name: i for i, name in enumerate(columns)}
+    parts = range(number_of_parts(columns)) if parts is None else parts
     per_generator = []
     for acc in accumulators:
         entries = list(acc.items())
         for path, _ in entries:
             del acc[path]
-        parts = [copy.deepcopy(acc) for _ in range(count)]
+        cut = {k: copy.deepcopy(acc) for k in parts}
         for path, state in entries:
             column = path.steps()[0]
             if column not in position:
                 raise ValueError(f"feature {path} is not one of the input's columns {list(columns)[:5]}...; the "
                                  "statistics' parts are cut from the input's columns")
-            parts[position[column] // FEATURES_PER_PART][path] = state
-        per_generator.append(parts)
-    return [(k, StatisticsAccumulators(parts[k] for parts in per_generator)) for k in range(count)]
+            part = part_of(position[column])
+            if part not in cut:
+                raise ValueError(f"feature {path} is in part {part}, outside this group's parts {parts}")
+            cut[part][path] = state
+        per_generator.append(cut)
+    return [(k, StatisticsAccumulators(cut[k] for cut in per_generator)) for k in parts]
 
 
 def join_parts(parts: list[Statistics]) -> Statistics:
@@ -185,9 +212,12 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
     Its quantile sketches are TFDV's largest state (megabytes a numeric feature) and the statistics are those of
     one accumulator over the bundle's batches; split by rows, each lane held sketches of every feature."""
 
-    def __init__(self, lanes: int, columns: tuple[str, ...]):
+    def __init__(self, lanes: int, columns: tuple[str, ...], parts: range | None = None):
         super().__init__("nanguard-stats", lanes, MAX_PENDING_BATCHES)
         self._columns = tuple(columns)
+        self._parts = range(number_of_parts(self._columns)) if parts is None else parts
+        # the input's columns of other groups' parts: left to those groups' DoFns
+        self._others = frozenset(c for i, c in enumerate(self._columns) if part_of(i) not in self._parts)
 
     def setup(self):
         self._generators = [tfdv_generators() for _ in range(self._num_lanes)]
@@ -201,7 +231,7 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
 
     def route(self, batch: pa.RecordBatch) -> list[tuple[int, tuple[pa.RecordBatch, tuple[int, ...]]]]:
         names = batch.schema.names
-        new = [n for n in names if n not in self._lane_of and not is_nanguards(n)]
+        new = [n for n in names if n not in self._lane_of and not is_nanguards(n) and n not in self._others]
         for i, name in enumerate(new):  # contiguous shares of about equal numbers of columns
             self._lane_of[name] = i * self._num_lanes // len(new)
         shares = [[] for _ in range(self._num_lanes)]
@@ -221,7 +251,8 @@ class _AccumulateStatisticsFn(AccumulateInBackground):
     def outputs(self, partials: list[StatisticsPartial]) -> list[tuple[int, StatisticsAccumulators]]:
         if not partials[0].rows:
             return []
-        return _handed_out(split_into_parts(union_of_column_shares(partials, list(self._columns)), self._columns))
+        return _handed_out(split_into_parts(union_of_column_shares(partials, list(self._columns)), self._columns,
+                                            self._parts))
 
 
 def _handed_out(values: list) -> Iterator:
@@ -341,7 +372,7 @@ def _write_files(_, extracted: list[tuple[int, bytes, bytes]], quarantined: dict
 
 
 class WriteCleanAndRawStatistics(beam.PTransform):
-    """(clean RecordBatches, quarantined RecordBatches) -> clean.pb and raw.pb (their paths).
+    """(clean RecordBatches, quarantined RecordBatches) of each column group -> clean.pb and raw.pb (their paths).
 
     Each side is accumulated per bundle beside the bundle's main thread, in parts of FEATURES_PER_PART columns,
     and each part is merged by its side's combine (`Merge<side>`, per part); `Extract` then extracts each clean
@@ -350,37 +381,59 @@ class WriteCleanAndRawStatistics(beam.PTransform):
     it would cost its own stage, where every partial is pickled and unpickled once more.
 
     columns: the input's columns, in order (the statistics' features follow it; the parts are cut from it).
+    groups: statistics_groups(columns, ...): the parts each group's (clean, quarantined) pair accumulates, in
+    order (the same rows in every pair: each group folds its own columns of them). With one group (the
+    default) the steps are named as above; with more, each group's steps end in its number and `Extract` is
+    per group too, so a group's TFDV state is all that one pass holds.
     clean_lanes: statistics threads per DoFn instance for the clean rows, each folding its share of the columns
     over every row (so the statistics do not depend on it). A pass whose main thread has less to do than TFDV
     gains from 2; a second lane where the main thread is the slower side only adds memory (each thread's malloc
     arena keeps what it freed). BENCHMARKS.md has the figures."""
 
-    def __init__(self, *, columns: tuple[str, ...], clean_path: str, raw_path: str, clean_lanes: int = 1):
+    def __init__(self, *, columns: tuple[str, ...], clean_path: str, raw_path: str, clean_lanes: int = 1,
+                 groups: tuple[range, ...] | None = None):
         super().__init__()
         if clean_lanes < 1:
             raise ValueError(f"clean_lanes must be >= 1, got {clean_lanes}")
         self._columns = tuple(columns)
+        self._groups = statistics_groups(self._columns) if groups is None else tuple(groups)
+        covered = [k for g in self._groups for k in g]
+        if covered != list(range(number_of_parts(self._columns))):
+            raise ValueError(f"groups {self._groups} must cover the {number_of_parts(self._columns)} parts of the "
+                             f"columns once each, in order")
         self._clean_path, self._raw_path, self._clean_lanes = clean_path, raw_path, clean_lanes
 
-    def expand(self, batches: tuple[beam.PCollection[pa.RecordBatch], beam.PCollection[pa.RecordBatch]]
-               ) -> beam.PCollection[str]:
-        clean, quarantined = batches
-        quarantined_parts = beam.pvalue.AsDict(_merged(quarantined, "Quarantined", 1, self._columns))
-        extracted = (_merged(clean, "Clean", self._clean_lanes, self._columns)
-                     | "Extract" >> beam.ParDo(_ExtractPartFn(), quarantined_parts))
-        return (clean.pipeline
+    def expand(self, sides: tuple[beam.PCollection[pa.RecordBatch], ...]) -> beam.PCollection[str]:
+        """sides: each group's clean and quarantined batches, one group after the other (clean, quarantined with
+        one group; clean0, quarantined0, clean1, quarantined1, ... with several)."""
+        if len(sides) != 2 * len(self._groups):
+            raise ValueError(f"{len(sides)} PCollections for {len(self._groups)} column groups: give each group's "
+                             f"clean and quarantined batches")
+        pairs = [(sides[i], sides[i + 1]) for i in range(0, len(sides), 2)]
+        pipeline = pairs[0][0].pipeline
+        suffixes = [""] if len(pairs) == 1 else [str(g) for g in range(len(pairs))]
+        quarantined = [_merged(q, f"Quarantined{n}", 1, self._columns, parts)
+                       for (_, q), n, parts in zip(pairs, suffixes, self._groups)]
+        quarantined_parts = beam.pvalue.AsDict(
+            quarantined[0] if len(quarantined) == 1 else quarantined | "QuarantinedParts" >> beam.Flatten())
+        extracted = [(_merged(c, f"Clean{n}", self._clean_lanes, self._columns, parts)
+                      | f"Extract{n}" >> beam.ParDo(_ExtractPartFn(), quarantined_parts))
+                     for (c, _), n, parts in zip(pairs, suffixes, self._groups)]
+        if len(extracted) > 1:
+            extracted = [extracted | "ExtractedParts" >> beam.Flatten()]
+        return (pipeline
                 | "Once" >> beam.Create([None])
-                | "Write" >> beam.FlatMap(_write_files, beam.pvalue.AsList(extracted), quarantined_parts,
+                | "Write" >> beam.FlatMap(_write_files, beam.pvalue.AsList(extracted[0]), quarantined_parts,
                                           clean_path=self._clean_path, raw_path=self._raw_path
                                           ).with_output_types(str))
 
 
-def _merged(batches: beam.PCollection[pa.RecordBatch], side: str, lanes: int, columns: tuple[str, ...]
-            ) -> beam.PCollection[Tuple[int, StatisticsAccumulators]]:
-    """One side's batches -> (part, its TFDV accumulators), per bundle (Accumulate<side>) then merged per part
-    (Merge<side>); no rows on that side: nothing."""
+def _merged(batches: beam.PCollection[pa.RecordBatch], side: str, lanes: int, columns: tuple[str, ...],
+            parts: range) -> beam.PCollection[Tuple[int, StatisticsAccumulators]]:
+    """One side's batches -> (part, its TFDV accumulators) for the group's parts, per bundle (Accumulate<side>)
+    then merged per part (Merge<side>); no rows on that side: nothing."""
     return (batches
-            | f"Accumulate{side}" >> beam.ParDo(_AccumulateStatisticsFn(lanes, columns)
+            | f"Accumulate{side}" >> beam.ParDo(_AccumulateStatisticsFn(lanes, columns, parts)
                                                 ).with_output_types(Tuple[int, StatisticsAccumulators])
             | f"Merge{side}" >> beam.CombinePerKey(MergePartialsFn()
                                                    ).with_output_types(Tuple[int, StatisticsAccumulators]))
