@@ -15,6 +15,10 @@ import uuid
 
 FLUSH_SECONDS = 2.0
 PASSES = ("profile", "fit", "write")  # the three reads of the input (see graph.py)
+# A wide table's TFDV statistics passes, one read per group of columns (graph.py): their reads add up here, and
+# the progress line shows them after fit (they read its rows again; the runner may interleave them with it).
+STATISTICS_PASS = "statistics"
+_SHOWN = (PASSES[0], PASSES[1], STATISTICS_PASS, PASSES[2])
 
 
 class ProgressSink:
@@ -93,12 +97,12 @@ class Log:
         print(line, file=self.stream, flush=True)
 
     def progress(self, elapsed: float, totals: dict) -> None:
-        active = [p for p in PASSES if totals[p]["rows"]]
+        active = [p for p in _SHOWN if p in totals and totals[p]["rows"]]
         stage = active[-1] if active else "planning"
         if stage == "write" and totals["write"]["rows"] >= totals["profile"]["rows"]:
             stage = "finishing (shards, statistics, report)"
         parts = [f"{p} {totals[p]['rows']:,} rows" + (f", {totals[p]['quarantined']:,} quarantined"
-                                                      if p != "profile" else "") for p in active]
+                                                      if p in (PASSES[1], PASSES[2]) else "") for p in active]
         self.event("progress", f"[nanguard {elapsed:6.1f}s] {stage}: " + (" | ".join(parts) or "starting"),
                    elapsed_s=round(elapsed, 1), stage=stage,
                    rows_read=totals["profile"]["rows"], rows_written_pass=totals["write"]["rows"],

@@ -69,3 +69,17 @@ def test_quiet_prints_nothing_and_json_ends_with_a_summary(table, capsys):
     summary = events[-1]
     assert summary["event"] == "summary" and summary["passed"] is True
     assert summary["counts"]["input_rows"] == ROWS and summary["counts"]["quarantined_rows"] == 2
+
+
+def test_a_wide_tables_statistics_passes_show_between_fit_and_write():
+    """The statistics passes' reads (one per group of columns) add up under their own name; the line shows them
+    after fit, without quarantine counts (the fit pass has those)."""
+    out = io.StringIO()
+    totals = {"profile": {"rows": 10_000, "quarantined": 0}, "fit": {"rows": 10_000, "quarantined": 12},
+              "statistics": {"rows": 30_000, "quarantined": 0}, "write": {"rows": 0, "quarantined": 0}}
+    Log("text", stream=out).progress(12.0, totals)
+    assert out.getvalue().strip().endswith(
+        "statistics: profile 10,000 rows | fit 10,000 rows, 12 quarantined | statistics 30,000 rows")
+    out = io.StringIO()
+    Log("text", stream=out).progress(12.0, {k: v for k, v in totals.items() if k != "statistics"})
+    assert out.getvalue().strip().endswith("fit: profile 10,000 rows | fit 10,000 rows, 12 quarantined")

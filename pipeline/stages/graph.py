@@ -23,7 +23,7 @@ from expectations.compiler import CompiledSuite
 from pipeline.config import RunConfig
 from pipeline.files import write_json
 from pipeline.inputs.plan import InputPlan
-from pipeline.progress import PASSES, ProgressSink
+from pipeline.progress import PASSES, STATISTICS_PASS, ProgressSink
 from pipeline.stages.artifacts import (CLEAN_PROFILE, CLEAN_STATS, COUNTS, DATA_DIR, INDEX_DIR, OUTPUTS, QUARANTINE,
                                        QUARANTINE_DIR, RAW_PROFILE, RAW_STATS, SHARDS, TMP_DIR, WRITTEN,
                                        StagedRun)
@@ -79,7 +79,8 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
     else:
         sides = ()
         for g in range(len(groups)):
-            checked = (p | f"ReadForStatistics{g}" >> ReadBatches(plan=plan)
+            checked = (p | f"ReadForStatistics{g}" >> ReadBatches(plan=plan, progress=progress,
+                                                                   pass_name=STATISTICS_PASS)
                        | f"CheckForStatistics{g}" >> CheckRows(compiled=compiled, raw_profile=raw_profile))
             sides += (checked.clean, checked.quarantine)
     _ = sides | "Statistics" >> WriteCleanAndRawStatistics(columns=columns, clean_path=staged.stats(CLEAN_STATS),
