@@ -465,3 +465,23 @@ def test_writing_from_the_quarantined_parts_alone_leaves_the_side_input_usable(t
     assert (tmp_path / "r.pb").read_bytes() == first
     raw = tfdv.load_stats_binary(paths[1])
     assert raw.datasets[0].num_examples == 4500 and tfdv.load_stats_binary(paths[0]).datasets[0].num_examples == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beam_args", [
+    ("--direct_num_workers=2", "--direct_running_mode=multi_processing"),
+    ("--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")], ids=["multiprocess", "portable"])
+def test_statistics_by_column_groups_are_the_same_on_the_other_runners(tmp_path, beam_args):
+    """The groups' statistics passes on the multi-process DirectRunner and the PortableRunner (workers apart from
+    the driver, bundles spread) give the statistics of the in-process run with every column in one pass."""
+    import pyarrow.parquet as pq
+    from pipeline.runner import run
+    path = str(tmp_path / "wide.parquet")
+    pq.write_table(_wide_trips(3000, 11, seed=0), path, row_group_size=1000)
+    common = dict(inputs=[path], missing=["impute:median"], max_quarantine_fraction=0.5)
+    run(output=str(tmp_path / "one"), **common)
+    run(output=str(tmp_path / "groups"), statistics_columns=64, beam_args=beam_args, **common)
+    for k in ("clean", "raw"):
+        one, groups = (tfdv.load_stats_binary(str(tmp_path / out / "stats" / f"{k}.pb")) for out in ("one", "groups"))
+        assert groups.datasets[0].num_examples == one.datasets[0].num_examples > 0
+        assert _canonical(groups) == _canonical(one), k
