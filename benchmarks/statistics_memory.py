@@ -46,7 +46,11 @@ def _malloc_in_use():
     if not hasattr(libc, "mallinfo2"):
         return None
     libc.mallinfo2.restype = _MallInfo2
-    return lambda: (lambda m: m.uordblks + m.hblkhd)(libc.mallinfo2())
+
+    def in_use() -> int:
+        info = libc.mallinfo2()
+        return info.uordblks + info.hblkhd
+    return in_use
 
 
 def _wide(name: str) -> str:

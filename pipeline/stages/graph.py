@@ -78,7 +78,7 @@ def build(p: beam.Pipeline, *, plan: InputPlan, compiled: CompiledSuite, config:
         sides = (fit_pass.clean, fit_pass.quarantine)
     else:
         sides = ()
-        for g in range(len(groups)):
+        for g in range(len(groups)):  # reading the files (read()'s kept batches are counted for the 3 passes)
             checked = (p | f"ReadForStatistics{g}" >> ReadBatches(plan=plan, progress=progress,
                                                                    pass_name=STATISTICS_PASS)
                        | f"CheckForStatistics{g}" >> CheckRows(compiled=compiled, raw_profile=raw_profile))

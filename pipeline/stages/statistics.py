@@ -414,18 +414,21 @@ class WriteCleanAndRawStatistics(beam.PTransform):
         suffixes = [""] if len(pairs) == 1 else [str(g) for g in range(len(pairs))]
         quarantined = [_merged(q, f"Quarantined{n}", 1, self._columns, parts)
                        for (_, q), n, parts in zip(pairs, suffixes, self._groups)]
-        quarantined_parts = beam.pvalue.AsDict(
-            quarantined[0] if len(quarantined) == 1 else quarantined | "QuarantinedParts" >> beam.Flatten())
-        extracted = [(_merged(c, f"Clean{n}", self._clean_lanes, self._columns, parts)
-                      | f"Extract{n}" >> beam.ParDo(_ExtractPartFn(), quarantined_parts))
-                     for (c, _), n, parts in zip(pairs, suffixes, self._groups)]
-        if len(extracted) > 1:
-            extracted = [extracted | "ExtractedParts" >> beam.Flatten()]
+        quarantined_parts = beam.pvalue.AsDict(_one_of(quarantined, "QuarantinedParts"))
+        extracted = _one_of([(_merged(c, f"Clean{n}", self._clean_lanes, self._columns, parts)
+                              | f"Extract{n}" >> beam.ParDo(_ExtractPartFn(), quarantined_parts))
+                             for (c, _), n, parts in zip(pairs, suffixes, self._groups)], "ExtractedParts")
         return (pipeline
                 | "Once" >> beam.Create([None])
-                | "Write" >> beam.FlatMap(_write_files, beam.pvalue.AsList(extracted[0]), quarantined_parts,
+                | "Write" >> beam.FlatMap(_write_files, beam.pvalue.AsList(extracted), quarantined_parts,
                                           clean_path=self._clean_path, raw_path=self._raw_path
                                           ).with_output_types(str))
+
+
+def _one_of(pcollections: list[beam.PCollection], label: str) -> beam.PCollection:
+    """The groups' PCollections as one: the only one as it is (a single group's steps stay as they were), else
+    flattened under `label`."""
+    return pcollections[0] if len(pcollections) == 1 else pcollections | label >> beam.Flatten()
 
 
 def _merged(batches: beam.PCollection[pa.RecordBatch], side: str, lanes: int, columns: tuple[str, ...],
